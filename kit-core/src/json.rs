@@ -1,0 +1,561 @@
+//! JSON that reads and writes like Go's `encoding/json`, with errors a user can act on.
+//!
+//! Go kit services speak JSON through Go's `encoding/json`, and a port that wants Go clients and
+//! Rust clients to interoperate has to accept and produce the same bytes. serde_json is stricter
+//! and spells some things differently, so this module adapts it:
+//!
+//! - Field names match case-insensitively, as Go's decoder does: `{"S":"x"}` fills field `s`. An
+//!   exact match wins over a case-insensitive one; when a key appears twice, the later one wins.
+//! - `null` leaves a field at its zero value (`""`, `0`, `false`, empty), as in Go, instead of
+//!   failing; `null` for a whole object is the zero object. `Option` fields still read `null` as
+//!   `None`.
+//! - Unknown fields are ignored.
+//! - [`to_vec`] escapes `<`, `>`, `&`, U+2028 and U+2029 as `\u003c` and so on, as Go does, so our
+//!   bytes match a Go service's.
+//!
+//! Where Go is unhelpful we are not: an empty body, invalid UTF-8, trailing garbage and type
+//! mismatches are errors whose messages name the problem, its position or field, in JSON's
+//! terms (`field "s": expected a string, found number 1`) rather than a program's type names.
+//!
+//! ```
+//! use serde::Deserialize;
+//!
+//! #[derive(Debug, Deserialize, PartialEq)]
+//! struct Request {
+//!     #[serde(default)]
+//!     s: String,
+//! }
+//!
+//! let req: Request = kit_core::json::from_slice(br#"{"S":"hello"}"#).unwrap();
+//! assert_eq!(req.s, "hello");
+//!
+//! let err = kit_core::json::from_slice::<Request>(br#"{"s":1}"#).unwrap_err();
+//! assert_eq!(err.to_string(), r#"field "s": expected a string, found number 1"#);
+//!
+//! assert_eq!(kit_core::json::to_vec(&"<a&b>").unwrap(), br#""\u003ca\u0026b\u003e""#);
+//! ```
+
+use std::fmt;
+use std::io;
+
+use serde::Serialize;
+use serde::de::{
+    self, DeserializeOwned, DeserializeSeed, Deserializer, IntoDeserializer, MapAccess, SeqAccess,
+    Visitor,
+};
+use serde_json::{Map, Value};
+
+/// Why a JSON document could not be read into the requested type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The document is empty or only whitespace.
+    #[error("body is empty; expected JSON")]
+    Empty,
+    /// The bytes are not UTF-8, which JSON requires.
+    #[error("body is not valid UTF-8 (invalid byte at offset {offset})")]
+    InvalidUtf8 {
+        /// Byte offset of the first invalid sequence.
+        offset: usize,
+    },
+    /// The text is not well-formed JSON.
+    #[error("malformed JSON at line {line} column {column}: {message}")]
+    Syntax {
+        /// What is wrong, in the parser's words.
+        message: String,
+        /// 1-based line of the problem.
+        line: usize,
+        /// 1-based column of the problem.
+        column: usize,
+    },
+    /// The JSON is well-formed but does not have the expected shape.
+    #[error("{}", data_message(path, message))]
+    Data {
+        /// Where in the document, as `field.sub[2]`; empty for the document itself.
+        path: String,
+        /// What is wrong there, e.g. `expected a string, found number 1`.
+        message: String,
+    },
+}
+
+fn data_message(path: &str, message: &str) -> String {
+    if path.is_empty() {
+        message.to_owned()
+    } else {
+        format!("field \"{path}\": {message}")
+    }
+}
+
+/// Reads a value from a JSON document with Go's decoding rules (see the [module docs](self)).
+pub fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    let text = std::str::from_utf8(bytes).map_err(|e| Error::InvalidUtf8 {
+        offset: e.valid_up_to(),
+    })?;
+    if text.trim().is_empty() {
+        return Err(Error::Empty);
+    }
+    let value: Value = serde_json::from_str(text).map_err(|e| Error::Syntax {
+        message: syntax_message(&e),
+        line: e.line(),
+        column: e.column(),
+    })?;
+    serde_path_to_error::deserialize(GoValue(value)).map_err(|e| {
+        let path = e.path().to_string();
+        Error::Data {
+            path: if path == "." { String::new() } else { path },
+            message: plain_message(&e.into_inner().to_string()),
+        }
+    })
+}
+
+/// Writes a value as compact JSON, escaping HTML-sensitive characters as Go does.
+///
+/// No trailing newline is added; transports that frame JSON like Go's `json.Encoder` add it.
+pub fn to_vec<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, serde_json::Error> {
+    let mut out = Vec::with_capacity(128);
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, GoFormatter);
+    value.serialize(&mut serializer)?;
+    Ok(out)
+}
+
+/// serde_json's message without its position suffix, which [`Error::Syntax`] carries apart.
+fn syntax_message(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    let text = match text.rfind(" at line ") {
+        Some(at) => &text[..at],
+        None => &text,
+    };
+    match error.classify() {
+        serde_json::error::Category::Eof => "unexpected end of input".to_owned(),
+        _ => text.to_owned(),
+    }
+}
+
+/// Rewrites serde's data-error messages in JSON's terms: `invalid type: integer `1`, expected a
+/// string` becomes `expected a string, found number 1`, and Rust type names disappear.
+fn plain_message(message: &str) -> String {
+    if let Some(rest) = message.strip_prefix("invalid type: ") {
+        if let Some((found, expected)) = rest.split_once(", expected ") {
+            return format!(
+                "expected {}, found {}",
+                plain_expected(expected),
+                plain_found(found)
+            );
+        }
+    }
+    if let Some(rest) = message.strip_prefix("invalid value: ") {
+        if let Some((found, expected)) = rest.split_once(", expected ") {
+            let found = plain_found(found);
+            if found.starts_with("number ") {
+                // serde reports a number that does not fit the field's integer type this way.
+                return format!("{found} is out of range");
+            }
+            return format!("expected {}, found {found}", plain_expected(expected));
+        }
+    }
+    message.to_owned()
+}
+
+fn plain_found(found: &str) -> String {
+    let unquote = |s: &str| s.trim_matches('`').to_owned();
+    if let Some(n) = found
+        .strip_prefix("integer ")
+        .or_else(|| found.strip_prefix("floating point "))
+    {
+        format!("number {}", unquote(n))
+    } else if let Some(b) = found.strip_prefix("boolean ") {
+        format!("boolean {}", unquote(b))
+    } else {
+        match found {
+            "sequence" => "an array".to_owned(),
+            "map" => "an object".to_owned(),
+            "unit value" | "null" => "null".to_owned(),
+            other => other.to_owned(),
+        }
+    }
+}
+
+fn plain_expected(expected: &str) -> String {
+    let integer = [
+        "i8", "i16", "i32", "i64", "i128", "isize", "u8", "u16", "u32", "u64", "u128", "usize",
+    ];
+    if integer.contains(&expected) {
+        return "an integer".to_owned();
+    }
+    match expected {
+        "f32" | "f64" => "a number".to_owned(),
+        "a sequence" => "an array".to_owned(),
+        "a map" => "an object".to_owned(),
+        "a boolean" | "a string" | "a character" => expected.to_owned(),
+        other if other.starts_with("struct ") || other.starts_with("tuple struct ") => {
+            "an object".to_owned()
+        }
+        other if other.starts_with("enum ") => "one of the allowed values".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
+/// A [`Value`] that deserializes with Go's rules: case-insensitive field names and `null` as the
+/// zero value. It wraps every nested value, so the rules hold at any depth.
+struct GoValue(Value);
+
+/// The zero value Go leaves in a field when it reads `null`: serde asks for a type through the
+/// `deserialize_*` method it calls, and each null-tolerant method visits the matching zero.
+macro_rules! null_is_zero {
+    ($($method:ident => |$v:ident| $zero:expr;)*) => {
+        $(
+            fn $method<V: Visitor<'de>>(self, $v: V) -> Result<V::Value, Self::Error> {
+                match self.0 {
+                    Value::Null => $zero,
+                    other => GoValue(other).deserialize_any($v),
+                }
+            }
+        )*
+    };
+}
+
+impl<'de> Deserializer<'de> for GoValue {
+    type Error = serde_json::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        match self.0 {
+            Value::Array(items) => visitor.visit_seq(GoSeq(items.into_iter())),
+            Value::Object(map) => visitor.visit_map(GoMap::new(map.into_iter().collect())),
+            other => other.deserialize_any(visitor),
+        }
+    }
+
+    null_is_zero! {
+        deserialize_bool => |v| v.visit_bool(false);
+        deserialize_i8 => |v| v.visit_i64(0);
+        deserialize_i16 => |v| v.visit_i64(0);
+        deserialize_i32 => |v| v.visit_i64(0);
+        deserialize_i64 => |v| v.visit_i64(0);
+        deserialize_i128 => |v| v.visit_i64(0);
+        deserialize_u8 => |v| v.visit_u64(0);
+        deserialize_u16 => |v| v.visit_u64(0);
+        deserialize_u32 => |v| v.visit_u64(0);
+        deserialize_u64 => |v| v.visit_u64(0);
+        deserialize_u128 => |v| v.visit_u64(0);
+        deserialize_f32 => |v| v.visit_f64(0.0);
+        deserialize_f64 => |v| v.visit_f64(0.0);
+        deserialize_str => |v| v.visit_str("");
+        deserialize_string => |v| v.visit_string(String::new());
+        deserialize_seq => |v| v.visit_seq(GoSeq(Vec::new().into_iter()));
+        deserialize_map => |v| v.visit_map(GoMap::new(Vec::new()));
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        match self.0 {
+            Value::Null => visitor.visit_none(),
+            other => visitor.visit_some(GoValue(other)),
+        }
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        match self.0 {
+            Value::Null => visitor.visit_map(GoMap::new(Vec::new())),
+            Value::Object(map) => visitor.visit_map(GoMap::new(fold_keys(map, fields))),
+            // serde would fill a struct from an array by position; JSON objects are by name.
+            Value::Array(_) => Err(de::Error::invalid_type(de::Unexpected::Seq, &visitor)),
+            other => GoValue(other).deserialize_any(visitor),
+        }
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.0.deserialize_enum(name, variants, visitor)
+    }
+
+    fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        self.0.deserialize_unit(visitor)
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        visitor.visit_unit()
+    }
+
+    serde::forward_to_deserialize_any! {
+        char bytes byte_buf unit_struct tuple tuple_struct identifier
+    }
+}
+
+/// Renames keys that match a field case-insensitively to the field's own name, keeping document
+/// order so that a later duplicate overrides an earlier one, as in Go.
+fn fold_keys(map: Map<String, Value>, fields: &[&str]) -> Vec<(String, Value)> {
+    let mut folded = Map::with_capacity(map.len());
+    for (key, value) in map {
+        let key = if fields.contains(&key.as_str()) {
+            key
+        } else {
+            let lower = key.to_lowercase();
+            match fields.iter().find(|f| f.to_lowercase() == lower) {
+                Some(field) => (*field).to_owned(),
+                None => key,
+            }
+        };
+        // A later key for the same field replaces the earlier value, as in Go.
+        folded.insert(key, value);
+    }
+    folded.into_iter().collect()
+}
+
+struct GoSeq(std::vec::IntoIter<Value>);
+
+impl<'de> SeqAccess<'de> for GoSeq {
+    type Error = serde_json::Error;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, Self::Error> {
+        self.0
+            .next()
+            .map(|value| seed.deserialize(GoValue(value)))
+            .transpose()
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.0.len())
+    }
+}
+
+struct GoMap {
+    entries: std::vec::IntoIter<(String, Value)>,
+    value: Option<Value>,
+}
+
+impl GoMap {
+    fn new(entries: Vec<(String, Value)>) -> Self {
+        Self {
+            entries: entries.into_iter(),
+            value: None,
+        }
+    }
+}
+
+impl<'de> MapAccess<'de> for GoMap {
+    type Error = serde_json::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Self::Error> {
+        match self.entries.next() {
+            Some((key, value)) => {
+                self.value = Some(value);
+                seed.deserialize(key.into_deserializer()).map(Some)
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, Self::Error> {
+        match self.value.take() {
+            Some(value) => seed.deserialize(GoValue(value)),
+            None => Err(de::Error::custom("value requested before key")),
+        }
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.entries.len())
+    }
+}
+
+/// serde_json's compact output, with Go's escaping of HTML-sensitive characters.
+struct GoFormatter;
+
+impl serde_json::ser::Formatter for GoFormatter {
+    fn write_string_fragment<W: ?Sized + io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        let mut start = 0;
+        for (at, c) in fragment.char_indices() {
+            let escaped = match c {
+                '<' => "\\u003c",
+                '>' => "\\u003e",
+                '&' => "\\u0026",
+                '\u{2028}' => "\\u2028",
+                '\u{2029}' => "\\u2029",
+                _ => continue,
+            };
+            writer.write_all(&fragment.as_bytes()[start..at])?;
+            writer.write_all(escaped.as_bytes())?;
+            start = at + c.len_utf8();
+        }
+        writer.write_all(&fragment.as_bytes()[start..])
+    }
+}
+
+impl fmt::Debug for GoValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize, PartialEq, Default)]
+    struct Req {
+        #[serde(default)]
+        s: String,
+    }
+
+    #[derive(Debug, Deserialize, PartialEq, Default)]
+    #[serde(default)]
+    struct Nested {
+        name: String,
+        count: u32,
+        ok: bool,
+        tags: Vec<String>,
+        inner: Req,
+        maybe: Option<String>,
+    }
+
+    fn err<T: DeserializeOwned + fmt::Debug>(json: &str) -> String {
+        from_slice::<T>(json.as_bytes())
+            .expect_err("decoding must fail")
+            .to_string()
+    }
+
+    #[test]
+    fn field_names_match_case_insensitively_at_any_depth() {
+        let n: Nested =
+            from_slice(br#"{"NAME":"a","Count":2,"inner":{"S":"x"},"TAGS":["t"]}"#).expect("ok");
+        assert_eq!(n.name, "a");
+        assert_eq!(n.count, 2);
+        assert_eq!(n.inner.s, "x");
+        assert_eq!(n.tags, ["t"]);
+    }
+
+    #[test]
+    fn the_later_of_two_matching_keys_wins() {
+        assert_eq!(
+            from_slice::<Req>(br#"{"s":"a","S":"b"}"#).expect("ok").s,
+            "b"
+        );
+        assert_eq!(
+            from_slice::<Req>(br#"{"S":"b","s":"a"}"#).expect("ok").s,
+            "a"
+        );
+    }
+
+    #[test]
+    fn null_is_the_zero_value() {
+        assert_eq!(from_slice::<Req>(b"null").expect("ok"), Req::default());
+        assert_eq!(
+            from_slice::<Req>(br#"{"s":null}"#).expect("ok"),
+            Req::default()
+        );
+        let n: Nested = from_slice(
+            br#"{"name":null,"count":null,"ok":null,"tags":null,"inner":null,"maybe":null}"#,
+        )
+        .expect("ok");
+        assert_eq!(n, Nested::default());
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored() {
+        let r: Req = from_slice(br#"{"s":"x","other":[1,{"a":2}]}"#).expect("ok");
+        assert_eq!(r.s, "x");
+    }
+
+    #[test]
+    fn errors_speak_json_not_rust() {
+        assert_eq!(err::<Req>(""), "body is empty; expected JSON");
+        assert_eq!(err::<Req>(" \n"), "body is empty; expected JSON");
+        assert_eq!(
+            err::<Req>("{bad"),
+            "malformed JSON at line 1 column 2: key must be a string"
+        );
+        assert_eq!(
+            err::<Req>(r#"{"s":"a""#),
+            "malformed JSON at line 1 column 8: unexpected end of input"
+        );
+        assert_eq!(
+            err::<Req>(r#"{"s":"a"} trailing"#),
+            "malformed JSON at line 1 column 11: trailing characters"
+        );
+        assert_eq!(
+            err::<Req>(r#"{"s":1}"#),
+            r#"field "s": expected a string, found number 1"#
+        );
+        assert_eq!(
+            err::<Req>(r#"{"s":{"x":1}}"#),
+            r#"field "s": expected a string, found an object"#
+        );
+        assert_eq!(err::<Req>("[1]"), "expected an object, found an array");
+        assert_eq!(
+            err::<Req>(r#""str""#),
+            r#"expected an object, found string "str""#
+        );
+        assert_eq!(
+            err::<Nested>(r#"{"count":1.5}"#),
+            r#"field "count": expected an integer, found number 1.5"#
+        );
+        assert_eq!(
+            err::<Nested>(r#"{"count":-1}"#),
+            r#"field "count": number -1 is out of range"#
+        );
+        assert_eq!(
+            err::<Nested>(r#"{"tags":["a",2]}"#),
+            r#"field "tags[1]": expected a string, found number 2"#
+        );
+        assert_eq!(
+            err::<Nested>(r#"{"inner":{"s":true}}"#),
+            r#"field "inner.s": expected a string, found boolean true"#
+        );
+        assert_eq!(
+            err::<Nested>(r#"{"inner":[]}"#),
+            r#"field "inner": expected an object, found an array"#
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_is_reported_with_its_offset() {
+        let e = from_slice::<Req>(b"{\"s\":\"h\xffi\"}").expect_err("not UTF-8");
+        assert_eq!(e, Error::InvalidUtf8 { offset: 7 });
+        assert_eq!(
+            e.to_string(),
+            "body is not valid UTF-8 (invalid byte at offset 7)"
+        );
+    }
+
+    #[test]
+    fn encoding_escapes_html_like_go() {
+        let out = to_vec(&serde_json::json!({"v": "<A&B> \u{2028}\u{2029} ok"})).expect("ok");
+        assert_eq!(
+            String::from_utf8(out).expect("utf-8"),
+            r#"{"v":"\u003cA\u0026B\u003e \u2028\u2029 ok"}"#
+        );
+        assert_eq!(
+            to_vec(&"quote \" and \n").expect("ok"),
+            br#""quote \" and \n""#
+        );
+    }
+}

@@ -1,0 +1,440 @@
+//! The HTTP client side of an endpoint (Go kit's `httptransport.Client`).
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::{HeaderValue, Method, StatusCode, header};
+use reqwest::Url;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tower::Service;
+
+use crate::BoxError;
+use crate::endpoint::Endpoint;
+use crate::json;
+
+type EncodeFn<Req> = Arc<dyn Fn(&mut reqwest::Request, Req) -> Result<(), BoxError> + Send + Sync>;
+type DecodeFn<Resp> = Arc<dyn Fn(http::Response<Bytes>) -> Result<Resp, BoxError> + Send + Sync>;
+type BeforeFn = Arc<dyn Fn(&mut reqwest::Request) + Send + Sync>;
+
+/// How long to wait for a TCP connection unless [`Client::connect_timeout`] says otherwise.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The largest response body a client reads unless [`Client::max_response_bytes`] says otherwise:
+/// 16 MiB.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Calls a remote endpoint over HTTP: encode the request, send it, decode the response.
+///
+/// A `Client` is a tower service, so [`Client::endpoint`] turns it into an [`Endpoint`] that the
+/// rest of a program (middleware, load balancers) treats like a local one.
+///
+/// ```
+/// use http::Method;
+/// use kit_core::transport::http::{Client, decode_json_response, encode_json_request};
+/// use serde::{Deserialize, Serialize};
+/// use std::time::Duration;
+///
+/// #[derive(Serialize)]
+/// struct UppercaseRequest { s: String }
+/// #[derive(Deserialize)]
+/// struct UppercaseResponse { v: String, err: Option<String> }
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let uppercase = Client::new(
+///     Method::POST,
+///     "http://localhost:8080/uppercase".parse()?,
+///     encode_json_request::<UppercaseRequest>,
+///     decode_json_response::<UppercaseResponse>,
+/// )
+/// .timeout(Duration::from_secs(2))
+/// .endpoint();
+/// # let _ = uppercase;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// Unlike Go kit's client, this one checks the status: an answer outside 2xx is a
+/// [`ClientError::Status`] that carries the status and the remote's error message, read from a
+/// JSON `{"error":…}` (kit-core servers) or `{"err":…}` body, or else from the body's text.
+pub struct Client<Req, Resp> {
+    inner: Arc<Inner<Req, Resp>>,
+}
+
+struct Inner<Req, Resp> {
+    /// Built once per client, or shared through [`Client::http_client`]: it holds the
+    /// connection pool, so requests reuse connections.
+    http: Result<reqwest::Client, Arc<reqwest::Error>>,
+    method: Method,
+    url: Url,
+    encode: EncodeFn<Req>,
+    decode: DecodeFn<Resp>,
+    before: Vec<BeforeFn>,
+    timeout: Option<Duration>,
+    max_response_bytes: usize,
+}
+
+/// Why a call through a [`Client`] failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The remote answered with a status outside 2xx.
+    #[error("{method} {url}: {status}: {message}")]
+    Status {
+        /// The request's method.
+        method: Method,
+        /// The request's URL.
+        url: Url,
+        /// The status the remote answered with.
+        status: StatusCode,
+        /// The remote's error message.
+        message: String,
+    },
+    /// No complete answer came within the client's timeout.
+    #[error("{method} {url}: timed out")]
+    Timeout {
+        /// The request's method.
+        method: Method,
+        /// The request's URL.
+        url: Url,
+    },
+    /// The request could not be sent or its answer not received: refused connection, reset,
+    /// unknown host.
+    #[error("{method} {url}: {message}")]
+    Transport {
+        /// The request's method.
+        method: Method,
+        /// The request's URL.
+        url: Url,
+        /// What went wrong, with its causes.
+        message: String,
+        /// The underlying error.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The answer's body was larger than the client accepts.
+    #[error("{method} {url}: response body is larger than {limit} bytes")]
+    TooLarge {
+        /// The request's method.
+        method: Method,
+        /// The request's URL.
+        url: Url,
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// The request could not be encoded.
+    #[error("cannot encode request: {0}")]
+    Encode(#[source] BoxError),
+    /// The answer could not be decoded.
+    #[error("{method} {url}: cannot decode response: {source}")]
+    Decode {
+        /// The request's method.
+        method: Method,
+        /// The request's URL.
+        url: Url,
+        /// Why decoding failed.
+        #[source]
+        source: BoxError,
+    },
+    /// The HTTP client could not be set up.
+    #[error("cannot set up the HTTP client: {0}")]
+    Setup(#[source] Arc<reqwest::Error>),
+}
+
+impl ClientError {
+    /// The status a server that proxies this call answers with: 504 for a timeout, 500 for a
+    /// request we could not encode or a client we could not set up, 502 for everything the
+    /// upstream got wrong.
+    pub fn status_code(&self) -> StatusCode {
+        match self {
+            ClientError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            ClientError::Encode(_) | ClientError::Setup(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    /// The remote's status, for [`ClientError::Status`].
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            ClientError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+impl<Req, Resp> Client<Req, Resp>
+where
+    Req: Send + 'static,
+    Resp: Send + 'static,
+{
+    /// A client that sends `method` requests to `url`, writing the body with `encode` and
+    /// reading the answer with `decode` (Go kit's `NewClient(method, url, enc, dec)`).
+    pub fn new<E, D>(method: Method, url: Url, encode: E, decode: D) -> Self
+    where
+        E: Fn(&mut reqwest::Request, Req) -> Result<(), BoxError> + Send + Sync + 'static,
+        D: Fn(http::Response<Bytes>) -> Result<Resp, BoxError> + Send + Sync + 'static,
+    {
+        Self {
+            inner: Arc::new(Inner {
+                http: build_http(DEFAULT_CONNECT_TIMEOUT),
+                method,
+                url,
+                encode: Arc::new(encode),
+                decode: Arc::new(decode),
+                before: Vec::new(),
+                timeout: None,
+                max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            }),
+        }
+    }
+
+    /// Limits how long a whole call may take, from connecting to reading the last byte.
+    /// There is no limit unless set.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.inner_mut().timeout = Some(timeout);
+        self
+    }
+
+    /// Limits how long connecting may take (5 seconds unless set).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.inner_mut().http = build_http(timeout);
+        self
+    }
+
+    /// Uses `http` to send requests, sharing its connection pool and settings (which then
+    /// include its connect timeout).
+    pub fn http_client(mut self, http: reqwest::Client) -> Self {
+        self.inner_mut().http = Ok(http);
+        self
+    }
+
+    /// Limits the size of the answers read, in bytes (16 MiB unless set).
+    pub fn max_response_bytes(mut self, bytes: usize) -> Self {
+        self.inner_mut().max_response_bytes = bytes;
+        self
+    }
+
+    /// Adds a hook that adjusts each request before it is sent, typically its headers (Go kit's
+    /// `ClientBefore`).
+    pub fn before(mut self, hook: impl Fn(&mut reqwest::Request) + Send + Sync + 'static) -> Self {
+        self.inner_mut().before.push(Arc::new(hook));
+        self
+    }
+
+    /// This client as an [`Endpoint`].
+    pub fn endpoint(self) -> Endpoint<Req, Resp> {
+        Endpoint::new(self)
+    }
+
+    fn inner_mut(&mut self) -> &mut Inner<Req, Resp> {
+        Arc::make_mut(&mut self.inner)
+    }
+}
+
+fn build_http(connect_timeout: Duration) -> Result<reqwest::Client, Arc<reqwest::Error>> {
+    reqwest::Client::builder()
+        .connect_timeout(connect_timeout)
+        .build()
+        .map_err(Arc::new)
+}
+
+impl<Req, Resp> Inner<Req, Resp> {
+    async fn call(&self, req: Req) -> Result<Resp, ClientError> {
+        let http = self
+            .http
+            .as_ref()
+            .map_err(|e| ClientError::Setup(e.clone()))?;
+        let mut request = reqwest::Request::new(self.method.clone(), self.url.clone());
+        *request.timeout_mut() = self.timeout;
+        (self.encode)(&mut request, req).map_err(ClientError::Encode)?;
+        for hook in &self.before {
+            hook(&mut request);
+        }
+
+        let mut response = http
+            .execute(request)
+            .await
+            .map_err(|e| self.transport_error(e))?;
+        let status = response.status();
+        let headers = std::mem::take(response.headers_mut());
+        let mut body = BytesMut::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| self.transport_error(e))?
+        {
+            if body.len() + chunk.len() > self.max_response_bytes {
+                return Err(ClientError::TooLarge {
+                    method: self.method.clone(),
+                    url: self.url.clone(),
+                    limit: self.max_response_bytes,
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let body = body.freeze();
+
+        if !status.is_success() {
+            return Err(ClientError::Status {
+                method: self.method.clone(),
+                url: self.url.clone(),
+                status,
+                message: remote_message(status, &body),
+            });
+        }
+        let mut answer = http::Response::new(body);
+        *answer.status_mut() = status;
+        *answer.headers_mut() = headers;
+        (self.decode)(answer).map_err(|source| ClientError::Decode {
+            method: self.method.clone(),
+            url: self.url.clone(),
+            source,
+        })
+    }
+
+    fn transport_error(&self, error: reqwest::Error) -> ClientError {
+        if error.is_timeout() {
+            return ClientError::Timeout {
+                method: self.method.clone(),
+                url: self.url.clone(),
+            };
+        }
+        ClientError::Transport {
+            method: self.method.clone(),
+            url: self.url.clone(),
+            message: root_causes(&error),
+            source: error,
+        }
+    }
+}
+
+/// The messages of an error's causes, outermost first, without reqwest's own URL-bearing
+/// summary (the error already names the URL).
+fn root_causes(error: &reqwest::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut current = error.source();
+    while let Some(cause) = current {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        current = cause.source();
+    }
+    if parts.is_empty() {
+        error.to_string()
+    } else {
+        parts.join(": ")
+    }
+}
+
+/// The remote's explanation of a failed call: the `error` or `err` string of a JSON body, else
+/// the body's text, else the status's reason.
+fn remote_message(status: StatusCode, body: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct ErrorBody {
+        error: Option<String>,
+        err: Option<String>,
+    }
+    if let Ok(ErrorBody { error, err }) = serde_json::from_slice::<ErrorBody>(body) {
+        if let Some(message) = error.or(err) {
+            return message;
+        }
+    }
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("no reason given")
+            .to_owned()
+    } else {
+        const MAX: usize = 512;
+        match text.char_indices().nth(MAX) {
+            Some((cut, _)) => format!("{}…", &text[..cut]),
+            None => text.to_owned(),
+        }
+    }
+}
+
+/// Encodes a request as a JSON body (Go kit's `EncodeJSONRequest`): `Content-Type:
+/// application/json` and the JSON followed by a newline, as Go's `json.Encoder` writes it.
+pub fn encode_json_request<T: Serialize>(
+    request: &mut reqwest::Request,
+    body: T,
+) -> Result<(), BoxError> {
+    let mut bytes = json::to_vec(&body)?;
+    bytes.push(b'\n');
+    request.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    *request.body_mut() = Some(bytes.into());
+    Ok(())
+}
+
+/// Decodes a JSON response body into `T`, with the same Go-compatible rules as the server (see
+/// [`json`](crate::json)).
+pub fn decode_json_response<T: DeserializeOwned>(
+    response: http::Response<Bytes>,
+) -> Result<T, BoxError> {
+    Ok(json::from_slice(response.body())?)
+}
+
+impl<Req, Resp> Service<Req> for Client<Req, Resp>
+where
+    Req: Send + 'static,
+    Resp: Send + 'static,
+{
+    type Response = Resp;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Resp, BoxError>> + Send + 'static>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        // reqwest queues requests on its pool itself; there is nothing to wait for here.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Req) -> Self::Future {
+        let inner = self.inner.clone();
+        Box::pin(async move { inner.call(req).await.map_err(BoxError::from) })
+    }
+}
+
+impl<Req, Resp> Clone for Client<Req, Resp> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<Req, Resp> Clone for Inner<Req, Resp> {
+    fn clone(&self) -> Self {
+        Self {
+            http: self.http.clone(),
+            method: self.method.clone(),
+            url: self.url.clone(),
+            encode: self.encode.clone(),
+            decode: self.decode.clone(),
+            before: self.before.clone(),
+            timeout: self.timeout,
+            max_response_bytes: self.max_response_bytes,
+        }
+    }
+}
+
+impl<Req, Resp> fmt::Debug for Client<Req, Resp> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("method", &self.inner.method)
+            .field("url", &self.inner.url.as_str())
+            .field("timeout", &self.inner.timeout)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,78 @@
+//! Endpoints over HTTP: a [`Server`] that serves an endpoint, a [`Client`] that calls one.
+//!
+//! This is Go kit's `transport/http`, on axum and reqwest:
+//!
+//! | Go kit | kit-core |
+//! |---|---|
+//! | `NewServer(e, dec, enc, opts...)` | [`Server::new`], mounted on an axum `Router` |
+//! | `ServerBefore`, `ServerAfter`, `ServerFinalizer` | [`Server::before`], [`Server::after`], [`Server::finalizer`] |
+//! | `ServerErrorEncoder`, `DefaultErrorEncoder` | [`Server::error_encoder`], [`encode_error`] (JSON, not text) |
+//! | `ServerErrorHandler` | [`Server::error_handler`] |
+//! | `EncodeJSONResponse` | [`encode_json_response`], [`encode_json_response_or_error`] |
+//! | `NewClient(method, url, enc, dec, opts...)` | [`Client::new`] |
+//! | `ClientBefore`, `SetClient` | [`Client::before`], [`Client::http_client`] |
+//! | `EncodeJSONRequest` | [`encode_json_request`] |
+//!
+//! A round trip, server and client, over a real socket:
+//!
+//! ```
+//! use axum::{Router, routing::post_service};
+//! use http::Method;
+//! use kit_core::endpoint::{endpoint_fn, EndpointExt};
+//! use kit_core::transport::http::{
+//!     Client, Server, decode_json_request, decode_json_response, encode_json_request,
+//!     encode_json_response,
+//! };
+//! use serde::{Deserialize, Serialize};
+//! use std::convert::Infallible;
+//!
+//! #[derive(Serialize, Deserialize)]
+//! struct Greeting { name: String }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), kit_core::BoxError> {
+//! let hello = endpoint_fn(|g: Greeting| async move {
+//!     Ok::<_, Infallible>(Greeting { name: format!("hello, {}", g.name) })
+//! });
+//! let app = Router::new().route(
+//!     "/hello",
+//!     post_service(Server::new(hello, decode_json_request, encode_json_response)),
+//! );
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let url = format!("http://{}/hello", listener.local_addr()?).parse()?;
+//! tokio::spawn(async move { axum::serve(listener, app).await });
+//!
+//! let client = Client::new(
+//!     Method::POST,
+//!     url,
+//!     encode_json_request::<Greeting>,
+//!     decode_json_response::<Greeting>,
+//! )
+//! .endpoint();
+//! let answer = client.invoke(Greeting { name: "gopher".into() }).await?;
+//! assert_eq!(answer.name, "hello, gopher");
+//! # Ok(())
+//! # }
+//! ```
+
+mod client;
+mod codec;
+mod routing;
+mod server;
+
+pub use client::{
+    Client, ClientError, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES, decode_json_response,
+    encode_json_request,
+};
+pub use codec::{
+    BodyLimit, DecodeError, decode_json_request, encode_error, encode_json_response,
+    encode_json_response_or_error, read_body,
+};
+pub use routing::{method_not_allowed, not_found};
+pub use server::{DEFAULT_BODY_LIMIT, Finished, Server};
+
+/// The HTTP request a [`Server`] receives (axum's request type).
+pub type Request = http::Request<axum::body::Body>;
+
+/// The HTTP response a [`Server`] produces (axum's response type).
+pub type Response = http::Response<axum::body::Body>;

@@ -1,0 +1,7 @@
+//! Transports: how endpoints are reached from outside the process.
+//!
+//! A transport only encodes and decodes; the business logic sits behind the endpoint and the
+//! cross-cutting concerns in middleware, so the same endpoint can be served over several
+//! transports at once.
+
+pub mod http;

@@ -1,0 +1,568 @@
+//! The HTTP server and client against each other, over real sockets on 127.0.0.1.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{any_service, post_service};
+use http::{Method, StatusCode, header};
+use kit_core::BoxError;
+use kit_core::endpoint::{Endpoint, EndpointExt, Failer, endpoint_fn};
+use kit_core::error::WithStatus;
+use kit_core::transport::http::{
+    Client, ClientError, Server, decode_json_request, decode_json_response, encode_json_request,
+    encode_json_response, encode_json_response_or_error, method_not_allowed, not_found,
+};
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct SumRequest {
+    a: i64,
+    b: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct SumResponse {
+    v: i64,
+}
+
+/// A business error carried in a successful response.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Rejected(String);
+
+impl kit_core::error::StatusCoder for Rejected {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::UNPROCESSABLE_ENTITY
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct CheckedResponse {
+    v: i64,
+    #[serde(skip)]
+    err: Option<Rejected>,
+}
+
+impl Failer for CheckedResponse {
+    fn failed(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        self.err.as_ref().map(|e| e as _)
+    }
+
+    fn failure_status(&self) -> StatusCode {
+        use kit_core::error::StatusCoder;
+        self.err
+            .as_ref()
+            .map_or(StatusCode::OK, Rejected::status_code)
+    }
+}
+
+fn sum() -> Endpoint<SumRequest, SumResponse> {
+    endpoint_fn(|req: SumRequest| async move {
+        match req.a.checked_add(req.b) {
+            Some(v) => Ok(SumResponse { v }),
+            None => Err(BoxError::from(WithStatus::new(
+                StatusCode::BAD_REQUEST,
+                "integer overflow",
+            ))),
+        }
+    })
+}
+
+fn app() -> Router {
+    let failing: Endpoint<SumRequest, SumResponse> =
+        endpoint_fn(|_: SumRequest| async { Err::<SumResponse, _>("database unreachable") });
+    let checked: Endpoint<SumRequest, CheckedResponse> =
+        endpoint_fn(|req: SumRequest| async move {
+            let err = (req.a < 0).then(|| Rejected("a must not be negative".into()));
+            Ok::<_, Infallible>(CheckedResponse { v: req.a, err })
+        });
+    let never: Endpoint<SumRequest, SumResponse> = endpoint_fn(|_: SumRequest| async {
+        std::future::pending::<Result<SumResponse, Infallible>>().await
+    });
+    Router::new()
+        .route(
+            "/sum",
+            post_service(Server::new(
+                sum(),
+                decode_json_request,
+                encode_json_response,
+            )),
+        )
+        .route(
+            "/small",
+            post_service(
+                Server::new(sum(), decode_json_request, encode_json_response).body_limit(16),
+            ),
+        )
+        .route(
+            "/failing",
+            any_service(Server::new(
+                failing,
+                decode_json_request,
+                encode_json_response,
+            )),
+        )
+        .route(
+            "/checked",
+            any_service(Server::new(
+                checked,
+                decode_json_request,
+                encode_json_response_or_error,
+            )),
+        )
+        .route(
+            "/never",
+            any_service(Server::new(
+                never,
+                decode_json_request,
+                encode_json_response,
+            )),
+        )
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+async fn spawn(app: Router) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+struct Answer {
+    status: StatusCode,
+    content_type: Option<String>,
+    allow: Option<String>,
+    body: String,
+}
+
+async fn send(addr: SocketAddr, method: Method, path: &str, body: impl Into<Vec<u8>>) -> Answer {
+    let response = reqwest::Client::new()
+        .request(method, format!("http://{addr}{path}"))
+        .body(body.into())
+        .send()
+        .await
+        .expect("the server answers");
+    let header = |name| {
+        response
+            .headers()
+            .get(name)
+            .map(|v: &http::HeaderValue| v.to_str().expect("ascii").to_owned())
+    };
+    Answer {
+        status: response.status(),
+        content_type: header(header::CONTENT_TYPE),
+        allow: header(header::ALLOW),
+        body: response.text().await.expect("body"),
+    }
+}
+
+/// Asserts a JSON error answer: the status, `application/json`, and the message.
+fn assert_error(answer: &Answer, status: StatusCode, message: &str) {
+    assert_eq!(answer.status, status, "{}", answer.body);
+    assert_eq!(answer.content_type.as_deref(), Some("application/json"));
+    let expected = format!("{}\n", serde_json::json!({ "error": message }));
+    assert_eq!(answer.body, expected);
+}
+
+#[tokio::test]
+async fn a_valid_request_gets_json_with_a_trailing_newline() {
+    let addr = spawn(app()).await;
+    let answer = send(addr, Method::POST, "/sum", r#"{"a":1,"b":2}"#).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.content_type.as_deref(), Some("application/json"));
+    assert_eq!(answer.body, "{\"v\":3}\n");
+}
+
+#[tokio::test]
+async fn bad_bodies_get_400_with_a_message_in_json_terms() {
+    let addr = spawn(app()).await;
+    let cases: [(&[u8], &str); 6] = [
+        (b"", "invalid request body: body is empty; expected JSON"),
+        (
+            b"{bad",
+            "invalid request body: malformed JSON at line 1 column 2: key must be a string",
+        ),
+        (
+            br#"{"a":"1","b":2}"#,
+            r#"invalid request body: field "a": expected an integer, found string "1""#,
+        ),
+        (
+            br#"{"a":1.5,"b":2}"#,
+            r#"invalid request body: field "a": expected an integer, found number 1.5"#,
+        ),
+        (
+            b"[1,2]",
+            "invalid request body: expected an object, found an array",
+        ),
+        (
+            b"{\"a\":1,\"b\":2,\"c\":\"\xff\"}",
+            "invalid request body: body is not valid UTF-8 (invalid byte at offset 18)",
+        ),
+    ];
+    for (body, message) in cases {
+        let answer = send(addr, Method::POST, "/sum", body).await;
+        assert_error(&answer, StatusCode::BAD_REQUEST, message);
+    }
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_get_413() {
+    let addr = spawn(app()).await;
+    // Declared by Content-Length: refused before reading.
+    let answer = send(
+        addr,
+        Method::POST,
+        "/small",
+        r#"{"a":1,"b":2,"pad":"xxxxxxxx"}"#,
+    )
+    .await;
+    assert_error(
+        &answer,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "request body is too large: the limit is 16 bytes",
+    );
+    // Within the limit, the same route works.
+    let answer = send(addr, Method::POST, "/small", r#"{"a":1,"b":2}"#).await;
+    assert_eq!(answer.status, StatusCode::OK);
+
+    // Chunked, with no length declared: refused once the limit is crossed.
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let chunk = r#"{"a":1,"b":2,"pad":"xxxxxxxx"}"#;
+    let request = format!(
+        "POST /small HTTP/1.1\r\nhost: test\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n{:x}\r\n{chunk}\r\n0\r\n\r\n",
+        chunk.len()
+    );
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).await.expect("read");
+    assert!(raw.starts_with("HTTP/1.1 413 "), "{raw}");
+    assert!(
+        raw.ends_with("{\"error\":\"request body is too large: the limit is 16 bytes\"}\n"),
+        "{raw}"
+    );
+}
+
+#[tokio::test]
+async fn the_default_limit_is_one_mebibyte() {
+    let addr = spawn(app()).await;
+    let padding = "x".repeat(1024 * 1024);
+    let answer = send(
+        addr,
+        Method::POST,
+        "/sum",
+        format!(r#"{{"a":1,"b":2,"pad":"{padding}"}}"#),
+    )
+    .await;
+    assert_error(
+        &answer,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "request body is too large: the limit is 1048576 bytes",
+    );
+}
+
+#[tokio::test]
+async fn endpoint_errors_get_the_status_they_declare_or_500() {
+    let addr = spawn(app()).await;
+    let answer = send(
+        addr,
+        Method::POST,
+        "/sum",
+        format!(r#"{{"a":{},"b":1}}"#, i64::MAX),
+    )
+    .await;
+    assert_error(&answer, StatusCode::BAD_REQUEST, "integer overflow");
+
+    let answer = send(addr, Method::POST, "/failing", r#"{"a":1,"b":2}"#).await;
+    assert_error(
+        &answer,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "database unreachable",
+    );
+}
+
+#[tokio::test]
+async fn a_failed_response_is_answered_with_its_business_error() {
+    let addr = spawn(app()).await;
+    let answer = send(addr, Method::POST, "/checked", r#"{"a":-1,"b":0}"#).await;
+    assert_error(
+        &answer,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a must not be negative",
+    );
+    let answer = send(addr, Method::POST, "/checked", r#"{"a":4,"b":0}"#).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.body, "{\"v\":4}\n");
+}
+
+#[tokio::test]
+async fn unknown_paths_and_methods_get_json_errors() {
+    let addr = spawn(app()).await;
+    let answer = send(addr, Method::POST, "/nope", "").await;
+    assert_error(&answer, StatusCode::NOT_FOUND, "no route for POST /nope");
+
+    let answer = send(addr, Method::PUT, "/sum", "").await;
+    assert_error(
+        &answer,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method PUT is not allowed on /sum",
+    );
+    assert_eq!(answer.allow.as_deref(), Some("POST"));
+}
+
+#[tokio::test]
+async fn hooks_run_in_order_and_see_the_outcome() {
+    #[derive(Clone)]
+    struct RequestId(String);
+
+    let log = Arc::new(Mutex::new(Vec::<String>::new()));
+    let (errors, finished) = (log.clone(), log.clone());
+    let server = Server::new(sum(), decode_json_request, encode_json_response)
+        .before(|parts| {
+            let id = parts
+                .headers
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("none")
+                .to_owned();
+            parts.extensions.insert(RequestId(id));
+        })
+        .after(|extensions, response| {
+            if let Some(RequestId(id)) = extensions.get::<RequestId>() {
+                let value = id.parse().expect("a valid header value");
+                response.headers_mut().insert("x-request-id", value);
+            }
+        })
+        .error_handler(move |err| errors.lock().expect("lock").push(format!("error: {err}")))
+        .finalizer(move |extensions, done| {
+            let id = extensions.get::<RequestId>().map_or("-", |r| r.0.as_str());
+            finished.lock().expect("lock").push(format!(
+                "{} {} {} {:?} id={id}",
+                done.method,
+                done.uri.path(),
+                done.status.as_u16(),
+                done.bytes
+            ));
+        });
+    let addr = spawn(Router::new().route("/sum", any_service(server))).await;
+
+    let response = reqwest::Client::new()
+        .post(format!("http://{addr}/sum"))
+        .header("x-request-id", "abc")
+        .body(r#"{"a":2,"b":2}"#)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(response.headers()["x-request-id"], "abc");
+    let answer = send(addr, Method::GET, "/sum", "{").await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+
+    assert_eq!(
+        *log.lock().expect("lock"),
+        [
+            "POST /sum 200 Some(8) id=abc",
+            "error: invalid request body: malformed JSON at line 1 column 1: unexpected end of input",
+            "GET /sum 400 Some(93) id=none",
+        ]
+    );
+}
+
+fn sum_client(addr: SocketAddr, path: &str) -> Client<SumRequest, SumResponse> {
+    Client::new(
+        Method::POST,
+        format!("http://{addr}{path}").parse().expect("url"),
+        encode_json_request::<SumRequest>,
+        decode_json_response::<SumResponse>,
+    )
+}
+
+#[tokio::test]
+async fn the_client_calls_the_server() {
+    let addr = spawn(app()).await;
+    let sum = sum_client(addr, "/sum").endpoint();
+    let answer = sum.invoke(SumRequest { a: 40, b: 2 }).await.expect("sum");
+    assert_eq!(answer, SumResponse { v: 42 });
+}
+
+#[tokio::test]
+async fn a_non_2xx_answer_is_an_error_with_the_status_and_message() {
+    let addr = spawn(app()).await;
+    let err = sum_client(addr, "/sum")
+        .endpoint()
+        .invoke(SumRequest { a: i64::MAX, b: 1 })
+        .await
+        .expect_err("overflow");
+    let err = err.downcast_ref::<ClientError>().expect("a ClientError");
+    assert_eq!(err.status(), Some(StatusCode::BAD_REQUEST));
+    assert_eq!(
+        err.to_string(),
+        format!("POST http://{addr}/sum: 400 Bad Request: integer overflow")
+    );
+    assert_eq!(
+        kit_core::error::status_code(err),
+        StatusCode::BAD_GATEWAY,
+        "a proxy answers an upstream failure with 502"
+    );
+
+    let err = sum_client(addr, "/missing")
+        .endpoint()
+        .invoke(SumRequest { a: 1, b: 1 })
+        .await
+        .expect_err("no such route");
+    assert_eq!(
+        err.to_string(),
+        format!("POST http://{addr}/missing: 404 Not Found: no route for POST /missing")
+    );
+}
+
+#[tokio::test]
+async fn plain_text_errors_from_go_kit_servers_are_kept() {
+    // Go kit's DefaultErrorEncoder answers 500 with the error text as text/plain.
+    let go_kit_like = Router::new().route(
+        "/sum",
+        axum::routing::post(|| async {
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "invalid character 'b' looking for beginning of object key string",
+            )
+        }),
+    );
+    let addr = spawn(go_kit_like).await;
+    let err = sum_client(addr, "/sum")
+        .endpoint()
+        .invoke(SumRequest { a: 1, b: 1 })
+        .await
+        .expect_err("500");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "POST http://{addr}/sum: 500 Internal Server Error: invalid character 'b' looking for beginning of object key string"
+        )
+    );
+}
+
+#[tokio::test]
+async fn an_undecodable_answer_is_a_decode_error() {
+    let wrong = Router::new().route("/sum", axum::routing::post(|| async { r#"{"v":"three"}"# }));
+    let addr = spawn(wrong).await;
+    let err = sum_client(addr, "/sum")
+        .endpoint()
+        .invoke(SumRequest { a: 1, b: 2 })
+        .await
+        .expect_err("bad answer");
+    assert!(matches!(
+        err.downcast_ref::<ClientError>(),
+        Some(ClientError::Decode { .. })
+    ));
+    assert_eq!(
+        err.to_string(),
+        format!(
+            r#"POST http://{addr}/sum: cannot decode response: field "v": expected an integer, found string "three""#
+        )
+    );
+}
+
+#[tokio::test]
+async fn an_oversized_answer_is_refused() {
+    let big = Router::new().route(
+        "/sum",
+        axum::routing::post(|| async { format!(r#"{{"v":1,"pad":"{}"}}"#, "x".repeat(100)) }),
+    );
+    let addr = spawn(big).await;
+    let err = sum_client(addr, "/sum")
+        .max_response_bytes(64)
+        .endpoint()
+        .invoke(SumRequest { a: 1, b: 2 })
+        .await
+        .expect_err("too big");
+    assert_eq!(
+        err.to_string(),
+        format!("POST http://{addr}/sum: response body is larger than 64 bytes")
+    );
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_a_transport_error() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    drop(listener);
+    let err = sum_client(addr, "/sum")
+        .endpoint()
+        .invoke(SumRequest { a: 1, b: 2 })
+        .await
+        .expect_err("nobody listens");
+    let client_error = err.downcast_ref::<ClientError>().expect("a ClientError");
+    assert!(
+        matches!(client_error, ClientError::Transport { .. }),
+        "{client_error:?}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.starts_with(&format!("POST http://{addr}/sum: ")),
+        "{text}"
+    );
+    assert!(text.contains("Connection refused"), "{text}");
+    assert_eq!(
+        kit_core::error::status_code(err.as_ref()),
+        StatusCode::BAD_GATEWAY
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_server_times_out() {
+    let addr = spawn(app()).await;
+    let err = sum_client(addr, "/never")
+        .timeout(Duration::from_secs(2))
+        .endpoint()
+        .invoke(SumRequest { a: 1, b: 2 })
+        .await
+        .expect_err("the server never answers");
+    assert!(
+        matches!(
+            err.downcast_ref::<ClientError>(),
+            Some(ClientError::Timeout { .. })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!("POST http://{addr}/never: timed out")
+    );
+    assert_eq!(
+        kit_core::error::status_code(err.as_ref()),
+        StatusCode::GATEWAY_TIMEOUT
+    );
+}
+
+#[tokio::test]
+async fn the_client_sends_json_with_a_newline_like_go() {
+    let seen = Arc::new(Mutex::new(None::<(Option<String>, String)>));
+    let record = seen.clone();
+    let echo = Router::new().route(
+        "/sum",
+        axum::routing::post(move |headers: http::HeaderMap, body: String| {
+            let record = record.clone();
+            async move {
+                let content_type = headers
+                    .get(header::CONTENT_TYPE)
+                    .map(|v| v.to_str().expect("ascii").to_owned());
+                *record.lock().expect("lock") = Some((content_type, body));
+                r#"{"v":0}"#
+            }
+        }),
+    );
+    let addr = spawn(echo).await;
+    sum_client(addr, "/sum")
+        .endpoint()
+        .invoke(SumRequest { a: 1, b: 2 })
+        .await
+        .expect("answer");
+    let (content_type, body) = seen.lock().expect("lock").take().expect("a request");
+    assert_eq!(content_type.as_deref(), Some("application/json"));
+    assert_eq!(body, "{\"a\":1,\"b\":2}\n");
+}
