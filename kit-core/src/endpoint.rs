@@ -8,7 +8,7 @@
 //! response or an error, and [`Layer`] wraps one service in another. So kit-core does not invent a
 //! trait; an [`Endpoint`] is a type-erased tower service and a [`Middleware`] is a type-erased tower
 //! layer. That is why tower's own layers (timeout, concurrency limit, load shed) and kit-core's
-//! compose in one [`ServiceBuilder`](tower::ServiceBuilder), and why an endpoint mounts in axum or
+//! compose in one [`ServiceBuilder`], and why an endpoint mounts in axum or
 //! wraps a reqwest client without adapters.
 //!
 //! Unlike Go kit, requests and responses are typed: an `Endpoint<UppercaseRequest,
@@ -78,7 +78,7 @@ pub type Endpoint<Req, Resp> = BoxCloneSyncService<Req, Resp, BoxError>;
 /// Something that wraps an endpoint in another (Go kit's `endpoint.Middleware`), type-erased.
 ///
 /// It is a tower [`Layer`], so it can also be passed to
-/// [`ServiceBuilder::layer`](tower::ServiceBuilder::layer) next to tower's own layers.
+/// [`ServiceBuilder::layer`] next to tower's own layers.
 pub type Middleware<Req, Resp> = BoxCloneSyncServiceLayer<Endpoint<Req, Resp>, Req, Resp, BoxError>;
 
 /// Builds an endpoint from an async closure.
@@ -117,7 +117,7 @@ where
 /// Composes middlewares into one; the first is outermost (Go kit's `endpoint.Chain`).
 ///
 /// A request passes through the middlewares in the order given and the response comes back in
-/// reverse, the same order as [`ServiceBuilder`](tower::ServiceBuilder) uses.
+/// reverse, the same order as [`ServiceBuilder`] uses.
 pub fn chain<Req, Resp>(
     middlewares: impl IntoIterator<Item = Middleware<Req, Resp>>,
 ) -> Middleware<Req, Resp>

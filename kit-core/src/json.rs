@@ -134,24 +134,24 @@ fn syntax_message(error: &serde_json::Error) -> String {
 /// Rewrites serde's data-error messages in JSON's terms: `invalid type: integer `1`, expected a
 /// string` becomes `expected a string, found number 1`, and Rust type names disappear.
 fn plain_message(message: &str) -> String {
-    if let Some(rest) = message.strip_prefix("invalid type: ") {
-        if let Some((found, expected)) = rest.split_once(", expected ") {
-            return format!(
-                "expected {}, found {}",
-                plain_expected(expected),
-                plain_found(found)
-            );
-        }
+    if let Some(rest) = message.strip_prefix("invalid type: ")
+        && let Some((found, expected)) = rest.split_once(", expected ")
+    {
+        return format!(
+            "expected {}, found {}",
+            plain_expected(expected),
+            plain_found(found)
+        );
     }
-    if let Some(rest) = message.strip_prefix("invalid value: ") {
-        if let Some((found, expected)) = rest.split_once(", expected ") {
-            let found = plain_found(found);
-            if found.starts_with("number ") {
-                // serde reports a number that does not fit the field's integer type this way.
-                return format!("{found} is out of range");
-            }
-            return format!("expected {}, found {found}", plain_expected(expected));
+    if let Some(rest) = message.strip_prefix("invalid value: ")
+        && let Some((found, expected)) = rest.split_once(", expected ")
+    {
+        let found = plain_found(found);
+        if found.starts_with("number ") {
+            // serde reports a number that does not fit the field's integer type this way.
+            return format!("{found} is out of range");
         }
+        return format!("expected {}, found {found}", plain_expected(expected));
     }
     message.to_owned()
 }

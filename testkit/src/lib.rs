@@ -1,1 +1,12 @@
+//! Test scaffolding shared by the workspace's crates.
+//!
+//! - [`process`]: start a real binary, wait until it listens, stop it with a signal;
+//! - [`book`]: the tutorial's pages, their code blocks and their includes;
+//! - [`transcript`]: run the tutorial's shell transcripts against the real binaries.
+//!
+//! The tutorial promises that its code and its shell sessions are the real thing; these are the
+//! checks that keep that promise.
 
+pub mod book;
+pub mod process;
+pub mod transcript;

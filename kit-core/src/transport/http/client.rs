@@ -341,10 +341,10 @@ fn remote_message(status: StatusCode, body: &[u8]) -> String {
         error: Option<String>,
         err: Option<String>,
     }
-    if let Ok(ErrorBody { error, err }) = serde_json::from_slice::<ErrorBody>(body) {
-        if let Some(message) = error.or(err) {
-            return message;
-        }
+    if let Ok(ErrorBody { error, err }) = serde_json::from_slice::<ErrorBody>(body)
+        && let Some(message) = error.or(err)
+    {
+        return message;
     }
     let text = String::from_utf8_lossy(body);
     let text = text.trim();

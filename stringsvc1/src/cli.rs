@@ -1,0 +1,114 @@
+//! The command line: flags, start-up, and shutdown on a signal.
+//!
+//! `main` stays thin; [`run`] serves on a listener the caller provides until a shutdown future
+//! resolves, so tests drive the same code on a `127.0.0.1:0` socket.
+
+use std::future::Future;
+use std::io;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use kit_core::listen::ListenAddr;
+use kit_core::shutdown::{self, Shutdown, Signals};
+use tokio::net::TcpListener;
+
+use crate::service::BasicStringService;
+use crate::transport;
+
+/// The flags of `stringsvc1`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "stringsvc1",
+    version,
+    about = "A string service with JSON over HTTP: the first stage of the Go kit tutorial.",
+    after_help = "Try it:\n  curl -XPOST -d'{\"s\":\"hello, world\"}' localhost:8080/uppercase\n  curl -XPOST -d'{\"s\":\"hello, world\"}' localhost:8080/count\n\nStops on Ctrl-C or SIGTERM once the requests in flight are answered."
+)]
+pub struct Args {
+    /// Address to listen on: :PORT for every interface, or HOST:PORT for one.
+    #[arg(long, value_name = "ADDR", default_value = ":8080")]
+    pub listen: ListenAddr,
+
+    /// On Ctrl-C or SIGTERM, how long requests in flight may take to finish before the server
+    /// stops anyway (for example 10s, 500ms, 1m).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub drain_timeout: Duration,
+}
+
+// ANCHOR: run
+/// Serves the string service on `listener` until `shutdown` resolves, then drains for at most
+/// `drain`.
+pub async fn run<F>(listener: TcpListener, shutdown: F, drain: Duration) -> io::Result<Shutdown>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let app = transport::app(BasicStringService);
+    shutdown::serve(listener, app, shutdown, drain).await
+}
+// ANCHOR_END: run
+
+/// The whole program: parse flags, listen, serve until a signal.
+///
+/// Failures print one line on stderr and exit non-zero: 2 for bad flags, 1 for the rest.
+pub async fn main() -> ExitCode {
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(err) => return usage_error(err),
+    };
+    // Before binding: once clients can connect, a signal must find its handler.
+    let signals = match Signals::new() {
+        Ok(signals) => signals,
+        Err(err) => return fail(format_args!("cannot install signal handlers: {err}")),
+    };
+    let listener = match args.listen.bind().await {
+        Ok(listener) => listener,
+        Err(err) => return fail(err),
+    };
+    let port = listener
+        .local_addr()
+        .map(|a| a.port())
+        .unwrap_or(args.listen.port());
+    let shown = match args.listen.host() {
+        None => ListenAddr::all_interfaces(port),
+        Some(host) => format!("{host}:{port}")
+            .parse()
+            .unwrap_or_else(|_| args.listen.clone()),
+    };
+    eprintln!("stringsvc1 listening on {shown}");
+
+    match run(listener, signals.recv(), args.drain_timeout).await {
+        Ok(Shutdown::Drained) => ExitCode::SUCCESS,
+        Ok(Shutdown::DeadlineExceeded) => {
+            eprintln!(
+                "stringsvc1: requests still in flight after {}; stopped without them",
+                humantime::format_duration(args.drain_timeout)
+            );
+            ExitCode::SUCCESS
+        }
+        Err(err) => fail(format_args!("server failed: {err}")),
+    }
+}
+
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::FAILURE
+}
+
+/// Prints `--help` and `--version` as asked, and any other flag error as one line.
+fn usage_error(err: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+    ) {
+        let _ = err.print();
+        return ExitCode::SUCCESS;
+    }
+    let rendered = err.render().to_string();
+    let first = rendered
+        .lines()
+        .next()
+        .unwrap_or("error: invalid arguments");
+    eprintln!("{first} (see --help)");
+    ExitCode::from(2)
+}

@@ -1,0 +1,149 @@
+//! Running the workspace's real binaries the way a user does: start, wait until they listen,
+//! stop them with a signal, read what they printed.
+
+use std::fs::File;
+use std::io::{self, Read, Seek};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+/// How long a service may take to start listening, or to exit, before a test gives up on it.
+/// A guard against hangs, not a measurement: healthy binaries take milliseconds.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// A free TCP port on 127.0.0.1, for a service under test to listen on.
+pub fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|err| panic!("no free port on 127.0.0.1: {err}"))
+}
+
+/// A running process whose stdout and stderr go, interleaved, to one file.
+#[derive(Debug)]
+pub struct Spawned {
+    name: String,
+    child: Child,
+    /// stdout and stderr share this file, so their lines keep the order they were written in.
+    output: File,
+    status: Option<ExitStatus>,
+}
+
+impl Spawned {
+    /// Starts `command` with its output captured.
+    pub fn start(mut command: Command) -> io::Result<Self> {
+        let output = tempfile::tempfile()?;
+        command
+            .stdin(Stdio::null())
+            .stdout(output.try_clone()?)
+            .stderr(output.try_clone()?);
+        let name = format!("{command:?}");
+        let child = command.spawn()?;
+        Ok(Self {
+            name,
+            child,
+            output,
+            status: None,
+        })
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits until something accepts connections on 127.0.0.1:`port`.
+    ///
+    /// Fails if the process exits first, or after [`PATIENCE`].
+    pub fn wait_for_port(&mut self, port: u16) -> Result<(), String> {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok() {
+                return Ok(());
+            }
+            if let Some(status) = self.try_status() {
+                return Err(format!(
+                    "{} exited ({status}) before listening on port {port}; it printed:\n{}",
+                    self.name,
+                    self.output()
+                ));
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "{} did not listen on port {port} within {PATIENCE:?}; it printed:\n{}",
+                    self.name,
+                    self.output()
+                ));
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends `signal` to the process.
+    pub fn signal(&self, signal: Signal) -> Result<(), String> {
+        let pid = i32::try_from(self.child.id()).map_err(|e| e.to_string())?;
+        kill(Pid::from_raw(pid), signal).map_err(|e| format!("cannot signal {}: {e}", self.name))
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    pub fn terminate(&mut self) -> Result<ExitStatus, String> {
+        if let Some(status) = self.try_status() {
+            return Ok(status);
+        }
+        self.signal(Signal::SIGTERM)?;
+        self.wait()
+    }
+
+    /// Waits for the process to exit by itself, for at most [`PATIENCE`].
+    pub fn wait(&mut self) -> Result<ExitStatus, String> {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.try_status() {
+                return Ok(status);
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                return Err(format!(
+                    "{} did not exit within {PATIENCE:?}; it printed:\n{}",
+                    self.name,
+                    self.output()
+                ));
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn try_status(&mut self) -> Option<ExitStatus> {
+        if self.status.is_none() {
+            self.status = self.child.try_wait().ok().flatten();
+        }
+        self.status
+    }
+
+    /// Everything the process printed so far, stdout and stderr interleaved.
+    pub fn output(&self) -> String {
+        let mut file = &self.output;
+        let mut bytes = Vec::new();
+        if file
+            .rewind()
+            .and_then(|()| file.read_to_end(&mut bytes))
+            .is_err()
+        {
+            return String::from("(output unreadable)");
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        if self.try_status().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

@@ -1,0 +1,551 @@
+//! Runs the shell transcripts of the tutorial against the real binaries.
+//!
+//! A transcript is a fenced block marked `console`: lines starting with `$ ` are commands, the
+//! lines after each command are what it prints (stdout and stderr together). A line ending with
+//! `\` continues on the next.
+//!
+//! - `cargo run -p PACKAGE [--bin NAME] [-- ARGS]` runs the binary that the test built, so
+//!   transcripts exercise exactly the code under test, without nesting cargo.
+//! - A command ending with `&` starts a service in the background. The runner waits until it
+//!   listens, keeps it running for the rest of the page (later blocks can `curl` it), and stops it
+//!   with SIGTERM when the page ends; it must then exit with status 0. Lines written under a
+//!   background command are compared with everything the service printed by then.
+//! - Ports vary: each port a page names (`localhost:8080`, `--listen :8001`) is mapped to a free
+//!   one for the run and mapped back in the output. A [service](Binary::service) run without
+//!   `--listen` gets `--listen :8080`, its default, so that it listens on this run's stand-in for
+//!   port 8080 rather than on the machine's real one.
+//! - In expected output, `[..]` matches any text within a line, and a line `...` matches any
+//!   number of lines: use them for timings and other values that vary.
+//! - `curl` runs with `--silent --show-error`, so its progress meter does not get in the way.
+//!
+//! Each crate whose binary a page runs owns that page: its `tests/tutorial.rs` calls
+//! [`run_pages`] with its binaries, and runs every page that uses no other package.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::PathBuf;
+use std::process::Command;
+
+use regex::Regex;
+
+use crate::book::{self, Block};
+use crate::process::{Spawned, free_port};
+
+/// One command of a transcript and the output shown for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// 1-based line of the command in its page.
+    pub line: usize,
+    /// The command, as written (continuations joined), without a trailing `&`.
+    pub command: String,
+    /// Whether it ends with `&`.
+    pub background: bool,
+    /// The lines shown after it.
+    pub expected: Vec<String>,
+}
+
+/// The steps of a `console` block.
+pub fn steps(block: &Block) -> Result<Vec<Step>, String> {
+    let mut steps: Vec<Step> = Vec::new();
+    let mut continuing = false;
+    for (offset, line) in block.lines.iter().enumerate() {
+        if continuing {
+            if let Some(step) = steps.last_mut() {
+                let (text, more) = continuation(line);
+                step.command.push(' ');
+                step.command.push_str(text.trim());
+                continuing = more;
+            }
+        } else if let Some(command) = line.strip_prefix("$ ") {
+            let (text, more) = continuation(command);
+            steps.push(Step {
+                line: block.line + 1 + offset,
+                command: text.trim().to_owned(),
+                background: false,
+                expected: Vec::new(),
+            });
+            continuing = more;
+        } else if let Some(step) = steps.last_mut() {
+            step.expected.push(line.to_owned());
+        } else {
+            return Err(format!(
+                "{}: a console block must start with a `$ ` command",
+                block.location()
+            ));
+        }
+    }
+    if steps.is_empty() {
+        return Err(format!(
+            "{}: a console block without commands",
+            block.location()
+        ));
+    }
+    for step in &mut steps {
+        if let Some(command) = step.command.strip_suffix('&') {
+            step.command = command.trim_end().to_owned();
+            step.background = true;
+        }
+        trim_trailing_blank(&mut step.expected);
+    }
+    Ok(steps)
+}
+
+fn continuation(line: &str) -> (&str, bool) {
+    match line.trim_end().strip_suffix('\\') {
+        Some(text) => (text, true),
+        None => (line, false),
+    }
+}
+
+fn trim_trailing_blank(lines: &mut Vec<String>) {
+    for line in lines.iter_mut() {
+        line.truncate(line.trim_end().len());
+    }
+    while lines.last().is_some_and(|l| l.is_empty()) {
+        lines.pop();
+    }
+}
+
+/// A `cargo run` command taken apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CargoRun {
+    /// The package, from `-p`.
+    pub package: String,
+    /// The binary, from `--bin`, else the package's name.
+    pub bin: String,
+    /// Everything after `--`, as written (the shell parses it).
+    pub args: String,
+}
+
+/// Reads `cargo run -p PACKAGE [--bin NAME] [-q] [--release] [-- ARGS]`.
+pub fn cargo_run(command: &str) -> Option<CargoRun> {
+    let rest = command.strip_prefix("cargo run ")?;
+    let (flags, args) = match rest.split_once(" -- ") {
+        Some((flags, args)) => (flags, args.trim().to_owned()),
+        None => (rest.strip_suffix(" --").unwrap_or(rest), String::new()),
+    };
+    let mut words = flags.split_whitespace();
+    let (mut package, mut bin) = (None, None);
+    while let Some(word) = words.next() {
+        match word {
+            "-p" | "--package" => package = words.next().map(str::to_owned),
+            "--bin" => bin = words.next().map(str::to_owned),
+            "-q" | "--quiet" | "--release" => {}
+            _ => return None,
+        }
+    }
+    let package = package?;
+    Some(CargoRun {
+        bin: bin.unwrap_or_else(|| package.clone()),
+        package,
+        args,
+    })
+}
+
+/// The packages a page's transcripts `cargo run`.
+pub fn packages_of(blocks: &[Block]) -> BTreeSet<String> {
+    blocks
+        .iter()
+        .filter(|b| b.language() == "console")
+        .filter_map(|b| steps(b).ok())
+        .flatten()
+        .filter_map(|s| cargo_run(&s.command).map(|c| c.package))
+        .collect()
+}
+
+/// A binary that transcripts run, as the test built it.
+#[derive(Debug, Clone)]
+pub struct Binary {
+    name: String,
+    path: PathBuf,
+    /// Whether it takes `--listen` with a default of `:8080`.
+    service: bool,
+}
+
+impl Binary {
+    /// A server that takes `--listen ADDR` and listens on `:8080` by default.
+    pub fn service(name: &str, path: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            path: PathBuf::from(path),
+            service: true,
+        }
+    }
+
+    /// Any other program: run with the arguments the page gives, nothing added.
+    pub fn tool(name: &str, path: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            path: PathBuf::from(path),
+            service: false,
+        }
+    }
+}
+
+/// Runs every page whose transcripts use `package` and no other package, with the package's
+/// `binaries` (paths from `env!("CARGO_BIN_EXE_…")`).
+///
+/// Panics with a report of every mismatch; returns how many transcripts ran.
+pub fn run_pages(package: &str, binaries: &[Binary]) -> usize {
+    let mut ran = 0;
+    let mut failures = Vec::new();
+    for page in book::pages() {
+        let Ok(text) = fs::read_to_string(&page) else {
+            continue;
+        };
+        let blocks: Vec<Block> = book::blocks(&page, &text)
+            .into_iter()
+            .filter(|b| b.language() == "console")
+            .collect();
+        let packages = packages_of(&blocks);
+        if packages.len() != 1 || !packages.contains(package) {
+            continue;
+        }
+        let mut session = Session::new(binaries);
+        for block in &blocks {
+            match steps(block) {
+                Ok(steps) => {
+                    for step in steps {
+                        session.run(&step);
+                    }
+                    ran += 1;
+                }
+                Err(problem) => session.failures.push(problem),
+            }
+        }
+        failures.extend(session.finish());
+    }
+    assert!(
+        failures.is_empty(),
+        "{} transcript mismatch(es):\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+    ran
+}
+
+/// The state of one page's run: its ports, its background services, what went wrong.
+struct Session {
+    binaries: Vec<Binary>,
+    /// Each port the page names, with the free port that stands for it in this run.
+    ports: Vec<(u16, u16)>,
+    background: Vec<(Step, Spawned)>,
+    /// Holds the `.curlrc` that quiets curl's progress meter.
+    curl_home: Option<tempfile::TempDir>,
+    failures: Vec<String>,
+    root: PathBuf,
+    page_port: Regex,
+}
+
+impl Session {
+    fn new(binaries: &[Binary]) -> Self {
+        let curl_home = tempfile::tempdir().ok().filter(|dir| {
+            fs::write(dir.path().join(".curlrc"), "--silent\n--show-error\n").is_ok()
+        });
+        Self {
+            binaries: binaries.to_vec(),
+            ports: Vec::new(),
+            background: Vec::new(),
+            curl_home,
+            failures: Vec::new(),
+            root: book::workspace_root(),
+            // A port after a loopback host anywhere, or a bare `:PORT` as a flag's value.
+            page_port: Regex::new(
+                r"((?:localhost|127\.0\.0\.1|0\.0\.0\.0|\[::1?\]):|(?:^|[\s=]):)(\d{2,5})\b",
+            )
+            .unwrap_or_else(|e| panic!("port pattern: {e}")),
+        }
+    }
+
+    fn real_port(&mut self, page_port: u16) -> u16 {
+        if let Some((_, real)) = self.ports.iter().find(|(p, _)| *p == page_port) {
+            return *real;
+        }
+        let real = free_port();
+        self.ports.push((page_port, real));
+        real
+    }
+
+    /// The command with the page's ports replaced by this run's.
+    fn localize(&mut self, command: &str) -> String {
+        let pattern = self.page_port.clone();
+        pattern
+            .replace_all(command, |c: &regex::Captures<'_>| {
+                let port = c[2].parse::<u16>().map(|p| self.real_port(p));
+                match port {
+                    Ok(port) => format!("{}{port}", &c[1]),
+                    Err(_) => c[0].to_owned(),
+                }
+            })
+            .into_owned()
+    }
+
+    /// Output with this run's ports replaced by the page's.
+    fn globalize(&self, output: &str) -> String {
+        let mut output = output.to_owned();
+        for (page, real) in &self.ports {
+            let pattern =
+                Regex::new(&format!(r":{real}\b")).unwrap_or_else(|e| panic!("port pattern: {e}"));
+            output = pattern
+                .replace_all(&output, format!(":{page}").as_str())
+                .into_owned();
+        }
+        output
+    }
+
+    fn shell(&self, script: &str) -> Command {
+        let mut command = Command::new("bash");
+        command.arg("-c").arg(script).current_dir(&self.root);
+        if let Some(home) = &self.curl_home {
+            command.env("CURL_HOME", home.path());
+        }
+        command
+    }
+
+    fn run(&mut self, step: &Step) {
+        let mut command = step.command.clone();
+        let mut listen_port = None;
+        if let Some(run) = cargo_run(&step.command) {
+            let Some(binary) = self.binaries.iter().find(|b| b.name == run.bin) else {
+                self.failures.push(format!(
+                    "line {}: `{}` runs binary {}, which this test does not provide",
+                    step.line, step.command, run.bin
+                ));
+                return;
+            };
+            let mut args = run.args;
+            if binary.service && !args.contains("--listen") {
+                args = format!("{args} --listen :8080").trim().to_owned();
+            }
+            command = format!("exec '{}' {args}", binary.path.display());
+        }
+        let command = self.localize(&command);
+        if step.background {
+            listen_port = self.listen_port(&command);
+        }
+
+        if step.background {
+            let spawned = Spawned::start(self.shell(&command));
+            match spawned {
+                Ok(mut spawned) => {
+                    if let Some(Err(problem)) = listen_port.map(|port| spawned.wait_for_port(port))
+                    {
+                        self.failures
+                            .push(format!("line {}: `{}`: {problem}", step.line, step.command));
+                    }
+                    self.background.push((step.clone(), spawned));
+                }
+                Err(err) => self.failures.push(format!(
+                    "line {}: cannot start `{command}`: {err}",
+                    step.line
+                )),
+            }
+            return;
+        }
+
+        let output = Spawned::start(self.shell(&command)).and_then(|mut child| {
+            child.wait().map_err(std::io::Error::other)?;
+            Ok(child.output())
+        });
+        match output {
+            Ok(output) => {
+                let output = self.globalize(&output);
+                self.compare(step, &output);
+            }
+            Err(err) => self
+                .failures
+                .push(format!("line {}: cannot run `{command}`: {err}", step.line)),
+        }
+    }
+
+    /// The port a background command listens on: the one after `--listen`.
+    fn listen_port(&self, command: &str) -> Option<u16> {
+        let after = command.split("--listen").nth(1)?;
+        let value = after
+            .trim_start_matches(['=', ' '])
+            .split_whitespace()
+            .next()?;
+        value.rsplit(':').next()?.parse().ok()
+    }
+
+    fn compare(&mut self, step: &Step, output: &str) {
+        let mut actual: Vec<String> = output.lines().map(str::to_owned).collect();
+        trim_trailing_blank(&mut actual);
+        if !matches(&step.expected, &actual) {
+            let mut report = format!("line {}: `{}` printed:\n", step.line, step.command);
+            for line in &actual {
+                let _ = writeln!(report, "    {line}");
+            }
+            report.push_str("  but the page shows:\n");
+            for line in &step.expected {
+                let _ = writeln!(report, "    {line}");
+            }
+            self.failures.push(report);
+        }
+    }
+
+    /// Stops the page's services and checks how they went; returns the failures.
+    fn finish(mut self) -> Vec<String> {
+        let background = std::mem::take(&mut self.background);
+        for (step, mut spawned) in background.into_iter().rev() {
+            match spawned.terminate() {
+                Ok(status) if status.success() => {}
+                Ok(status) => self.failures.push(format!(
+                    "line {}: `{}` exited with {status} on SIGTERM instead of 0; it printed:\n{}",
+                    step.line,
+                    step.command,
+                    spawned.output()
+                )),
+                Err(problem) => self.failures.push(problem),
+            }
+            let output = self.globalize(&spawned.output());
+            self.compare(&step, &output);
+        }
+        self.failures
+    }
+}
+
+/// Whether `actual` fits `expected`, where `[..]` matches any text within a line and a line
+/// `...` matches any number of lines.
+pub fn matches(expected: &[String], actual: &[String]) -> bool {
+    match expected.split_first() {
+        None => actual.is_empty(),
+        Some((first, rest)) if first.trim() == "..." => {
+            (0..=actual.len()).any(|skip| matches(rest, &actual[skip..]))
+        }
+        Some((first, rest)) => actual
+            .split_first()
+            .is_some_and(|(line, more)| line_matches(first, line) && matches(rest, more)),
+    }
+}
+
+fn line_matches(expected: &str, actual: &str) -> bool {
+    let parts: Vec<&str> = expected.split("[..]").collect();
+    if parts.len() == 1 {
+        return expected == actual;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !actual.starts_with(first) || !actual[first.len()..].ends_with(last) {
+        return false;
+    }
+    let mut rest = &actual[first.len()..actual.len() - last.len()];
+    for part in &parts[1..parts.len() - 1] {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// Paths of the pages that hold transcripts, for the book's own checks.
+pub fn pages_with_transcripts() -> Vec<(PathBuf, Vec<Block>)> {
+    book::pages()
+        .into_iter()
+        .filter_map(|page| {
+            let text = fs::read_to_string(&page).ok()?;
+            let blocks: Vec<Block> = book::blocks(&page, &text)
+                .into_iter()
+                .filter(|b| b.language() == "console")
+                .collect();
+            (!blocks.is_empty()).then_some((page, blocks))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(text: &str) -> Vec<String> {
+        text.lines().map(str::to_owned).collect()
+    }
+
+    fn block(text: &str) -> Block {
+        Block {
+            page: PathBuf::from("page.md"),
+            line: 10,
+            info: "console".into(),
+            lines: lines(text),
+        }
+    }
+
+    #[test]
+    fn steps_split_commands_and_output() {
+        let steps = steps(&block(
+            "$ cargo run -p svc &\n$ curl -d'{}' \\\n    localhost:8080/x\n{\"v\":1}\n\n$ true\n",
+        ))
+        .expect("valid");
+        assert_eq!(steps.len(), 3);
+        assert!(steps[0].background);
+        assert_eq!(steps[0].command, "cargo run -p svc");
+        assert_eq!(steps[1].command, "curl -d'{}' localhost:8080/x");
+        assert_eq!(steps[1].line, 12);
+        assert_eq!(steps[1].expected, ["{\"v\":1}"]);
+        assert!(steps[2].expected.is_empty());
+    }
+
+    #[test]
+    fn a_block_must_start_with_a_command() {
+        assert!(steps(&block("output\n$ true")).is_err());
+        assert!(steps(&block("")).is_err());
+    }
+
+    #[test]
+    fn cargo_run_is_taken_apart() {
+        assert_eq!(
+            cargo_run("cargo run -p stringsvc1 -- --listen :8001"),
+            Some(CargoRun {
+                package: "stringsvc1".into(),
+                bin: "stringsvc1".into(),
+                args: "--listen :8001".into()
+            })
+        );
+        assert_eq!(
+            cargo_run("cargo run -q -p addsvc --bin addcli -- -a 1"),
+            Some(CargoRun {
+                package: "addsvc".into(),
+                bin: "addcli".into(),
+                args: "-a 1".into()
+            })
+        );
+        assert_eq!(cargo_run("cargo test"), None);
+        assert_eq!(cargo_run("curl localhost:8080"), None);
+    }
+
+    #[test]
+    fn wildcards_match_within_and_across_lines() {
+        assert!(matches(&lines("a [..] c"), &lines("a b b c")));
+        assert!(!matches(&lines("a [..] c"), &lines("a b d")));
+        assert!(matches(&lines("took=[..]"), &lines("took=1.2µs")));
+        assert!(matches(
+            &lines("start\n...\nend"),
+            &lines("start\nx\ny\nend")
+        ));
+        assert!(matches(&lines("start\n...\nend"), &lines("start\nend")));
+        assert!(!matches(&lines("start\n...\nend"), &lines("start\nx")));
+        assert!(!matches(&lines("one"), &lines("one\ntwo")));
+        assert!(matches(&[], &[]));
+    }
+
+    #[test]
+    fn ports_are_localized_and_mapped_back() {
+        let mut session = Session::new(&[]);
+        let command = session.localize(
+            r#"curl -d'{"a":8080}' localhost:8080/x && svc --listen :8001 --other=:8001"#,
+        );
+        let real_8080 = session.real_port(8080);
+        let real_8001 = session.real_port(8001);
+        assert_eq!(
+            command,
+            format!(
+                r#"curl -d'{{"a":8080}}' localhost:{real_8080}/x && svc --listen :{real_8001} --other=:{real_8001}"#
+            )
+        );
+        assert_eq!(
+            session.globalize(&format!("listening on :{real_8001}, 127.0.0.1:{real_8080}")),
+            "listening on :8001, 127.0.0.1:8080"
+        );
+    }
+}
