@@ -81,6 +81,10 @@ fn app() -> Router {
             let err = (req.a < 0).then(|| Rejected("a must not be negative".into()));
             Ok::<_, Infallible>(CheckedResponse { v: req.a, err })
         });
+    let panicking: Endpoint<SumRequest, SumResponse> = endpoint_fn(|req: SumRequest| async move {
+        assert!(req.a >= 0, "a bug in the endpoint");
+        Ok::<_, Infallible>(SumResponse { v: req.a })
+    });
     let never: Endpoint<SumRequest, SumResponse> = endpoint_fn(|_: SumRequest| async {
         std::future::pending::<Result<SumResponse, Infallible>>().await
     });
@@ -113,6 +117,14 @@ fn app() -> Router {
                 checked,
                 decode_json_request,
                 encode_json_response_or_error,
+            )),
+        )
+        .route(
+            "/panicking",
+            any_service(Server::new(
+                panicking,
+                decode_json_request,
+                encode_json_response,
             )),
         )
         .route(
@@ -284,6 +296,20 @@ async fn endpoint_errors_get_the_status_they_declare_or_500() {
         StatusCode::INTERNAL_SERVER_ERROR,
         "database unreachable",
     );
+}
+
+#[tokio::test]
+async fn a_panicking_endpoint_gets_500_and_the_server_carries_on() {
+    let addr = spawn(app()).await;
+    let answer = send(addr, Method::POST, "/panicking", r#"{"a":-1,"b":0}"#).await;
+    assert_error(
+        &answer,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal error: the request handler panicked",
+    );
+    let answer = send(addr, Method::POST, "/panicking", r#"{"a":5,"b":0}"#).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.body, "{\"v\":5}\n");
 }
 
 #[tokio::test]

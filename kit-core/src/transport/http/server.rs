@@ -1,9 +1,11 @@
 //! The HTTP server side of an endpoint (Go kit's `httptransport.Server`).
 
+use std::any::Any;
 use std::convert::Infallible;
 use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -70,7 +72,8 @@ pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 /// the status, size and duration.
 ///
 /// Bodies over the [`body_limit`](Self::body_limit) (1 MiB unless set) are refused with 413
-/// before the endpoint runs.
+/// before the endpoint runs. A panic while handling a request is answered with a 500 (the error
+/// [`Panicked`]) instead of a dropped connection.
 pub struct Server<Req, Resp> {
     /// Shared, so that the per-request clone axum makes costs one reference count.
     inner: Arc<Inner<Req, Resp>>,
@@ -213,7 +216,12 @@ where
             )
         });
 
-        let response = match self.handle(parts, body).await {
+        // A panic in a decoder, endpoint or encoder is answered with a 500 rather than a dropped
+        // connection; the panic hook has already reported it.
+        let outcome = CatchUnwind(Box::pin(self.handle(parts, body)))
+            .await
+            .unwrap_or_else(|_| Err(Panicked.into()));
+        let response = match outcome {
             Ok(mut response) => {
                 if let Some((extensions, ..)) = &observed {
                     for hook in &self.after {
@@ -265,6 +273,26 @@ where
         let request = (self.decode)(request).await?;
         let response = self.endpoint.invoke(request).await?;
         (self.encode)(response)
+    }
+}
+
+/// The error a request ends with when its decoder, endpoint or encoder panicked.
+#[derive(Debug, thiserror::Error)]
+#[error("internal error: the request handler panicked")]
+pub struct Panicked;
+
+/// Resolves to `Err` instead of unwinding when the inner future panics.
+struct CatchUnwind<F>(Pin<Box<F>>);
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, Box<dyn Any + Send>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = self.0.as_mut();
+        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(poll) => poll.map(Ok),
+            Err(panic) => Poll::Ready(Err(panic)),
+        }
     }
 }
 
