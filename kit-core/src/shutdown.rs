@@ -122,53 +122,68 @@ mod tests {
     use tokio::net::TcpStream;
     use tokio::sync::{Notify, oneshot};
 
-    /// A router whose `/slow` handler says when it has started and waits to be released.
-    fn app(started: Arc<Notify>, release: Arc<Notify>) -> Router {
-        Router::new().route(
-            "/slow",
-            get(move || {
-                let (started, release) = (started.clone(), release.clone());
-                async move {
-                    started.notify_one();
-                    release.notified().await;
-                    "done"
-                }
-            }),
-        )
+    /// A server whose `/slow` handler says when it has started and waits to be released.
+    struct Harness {
+        addr: std::net::SocketAddr,
+        started: Arc<Notify>,
+        release: Arc<Notify>,
+        stop: oneshot::Sender<()>,
+        server: tokio::task::JoinHandle<io::Result<Shutdown>>,
     }
 
-    async fn send_get(addr: std::net::SocketAddr) -> TcpStream {
-        let mut stream = TcpStream::connect(addr).await.expect("connect");
-        stream
-            .write_all(b"GET /slow HTTP/1.1\r\nhost: test\r\n\r\n")
-            .await
-            .expect("write");
-        stream
+    impl Harness {
+        async fn start(drain: Duration) -> Self {
+            let (started, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+            let (signal_started, wait_release) = (started.clone(), release.clone());
+            let app = Router::new().route(
+                "/slow",
+                get(move || {
+                    let (started, release) = (signal_started.clone(), wait_release.clone());
+                    async move {
+                        started.notify_one();
+                        release.notified().await;
+                        "done"
+                    }
+                }),
+            );
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let addr = listener.local_addr().expect("addr");
+            let (stop, stopped) = oneshot::channel::<()>();
+            let shutdown = async move {
+                let _ = stopped.await;
+            };
+            let server = tokio::spawn(serve(listener, app, shutdown, drain));
+            Self {
+                addr,
+                started,
+                release,
+                stop,
+                server,
+            }
+        }
+
+        /// Sends `GET /slow` and waits until the handler runs.
+        async fn request_in_flight(&self) -> TcpStream {
+            let mut stream = TcpStream::connect(self.addr).await.expect("connect");
+            stream
+                .write_all(b"GET /slow HTTP/1.1\r\nhost: test\r\n\r\n")
+                .await
+                .expect("write");
+            self.started.notified().await;
+            stream
+        }
     }
 
     #[tokio::test]
     async fn in_flight_requests_finish_and_new_ones_are_refused() {
-        let (started, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(serve(
-            listener,
-            app(started.clone(), release.clone()),
-            async move {
-                let _ = stopped.await;
-            },
-            Duration::from_secs(30),
-        ));
-
-        let mut in_flight = send_get(addr).await;
-        started.notified().await;
-        stop.send(()).expect("server is running");
+        let harness = Harness::start(Duration::from_secs(30)).await;
+        let mut in_flight = harness.request_in_flight().await;
+        harness.stop.send(()).expect("server is running");
 
         // The listener closes: a new connection is refused (or reset before it is served).
         let mut refused = false;
         for _ in 0..100 {
-            match TcpStream::connect(addr).await {
+            match TcpStream::connect(harness.addr).await {
                 Err(_) => {
                     refused = true;
                     break;
@@ -178,7 +193,7 @@ mod tests {
         }
         assert!(refused, "the listener must close once shutdown begins");
 
-        release.notify_one();
+        harness.release.notify_one();
         let mut answer = String::new();
         in_flight
             .read_to_string(&mut answer)
@@ -186,30 +201,17 @@ mod tests {
             .expect("the in-flight request is answered");
         assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
         assert!(answer.ends_with("done"), "{answer}");
-        let outcome = server.await.expect("join").expect("serve");
+        let outcome = harness.server.await.expect("join").expect("serve");
         assert_eq!(outcome, Shutdown::Drained);
     }
 
     #[tokio::test(start_paused = true)]
     async fn draining_stops_at_the_deadline() {
-        let (started, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(serve(
-            listener,
-            app(started.clone(), release),
-            async move {
-                let _ = stopped.await;
-            },
-            Duration::from_secs(10),
-        ));
-
-        let _stuck = send_get(addr).await;
-        started.notified().await;
+        let harness = Harness::start(Duration::from_secs(10)).await;
+        let _stuck = harness.request_in_flight().await;
         let before = tokio::time::Instant::now();
-        stop.send(()).expect("server is running");
-        let outcome = server.await.expect("join").expect("serve");
+        harness.stop.send(()).expect("server is running");
+        let outcome = harness.server.await.expect("join").expect("serve");
         assert_eq!(outcome, Shutdown::DeadlineExceeded);
         let waited = before.elapsed();
         assert!(
