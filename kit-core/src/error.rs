@@ -10,8 +10,10 @@
 //! | [`WithStatus`] (any error that knows its status) | the status it carries |
 //! | [`DecodeError`]: malformed JSON, wrong types, invalid UTF-8, empty body | 400 Bad Request |
 //! | [`DecodeError::TooLarge`], or a body over the server's limit | 413 Payload Too Large |
+//! | [`DecodeError::Timeout`]: the body did not arrive in time | 408 Request Timeout |
 //! | [`ClientError::Timeout`], tower's [`Elapsed`](tower::timeout::error::Elapsed) | 504 Gateway Timeout |
 //! | [`ClientError`] (an upstream call failed) | 502 Bad Gateway |
+//! | [`ClientError::Encode`], [`ClientError::Setup`]: our side of the call failed | 500 Internal Server Error |
 //! | tower's [`Overloaded`](tower::load_shed::error::Overloaded) | 503 Service Unavailable |
 //! | anything else | 500 Internal Server Error |
 //!
@@ -43,6 +45,9 @@
 //!
 //! [`DecodeError`]: crate::transport::http::DecodeError
 //! [`DecodeError::TooLarge`]: crate::transport::http::DecodeError::TooLarge
+//! [`DecodeError::Timeout`]: crate::transport::http::DecodeError::Timeout
+//! [`ClientError::Encode`]: crate::transport::http::ClientError::Encode
+//! [`ClientError::Setup`]: crate::transport::http::ClientError::Setup
 //! [`ClientError`]: crate::transport::http::ClientError
 //! [`ClientError::Timeout`]: crate::transport::http::ClientError::Timeout
 

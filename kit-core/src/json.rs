@@ -5,17 +5,27 @@
 //! and spells some things differently, so this module adapts it:
 //!
 //! - Field names match case-insensitively, as Go's decoder does: `{"S":"x"}` fills field `s`. An
-//!   exact match wins over a case-insensitive one; when a key appears twice, the later one wins.
+//!   exact match wins over a case-insensitive one. When a field appears twice, the later value
+//!   wins, except that a later `null` changes nothing and a later object merges into the earlier.
 //! - `null` leaves a field at its zero value (`""`, `0`, `false`, empty), as in Go, instead of
 //!   failing; `null` for a whole object is the zero object. `Option` fields still read `null` as
 //!   `None`.
-//! - Unknown fields are ignored.
-//! - [`to_vec`] escapes `<`, `>`, `&`, U+2028 and U+2029 as `\u003c` and so on, as Go does, so our
-//!   bytes match a Go service's.
+//! - Unknown fields are ignored. Escapes of lone UTF-16 surrogates (`"\ud83d"`) read as U+FFFD.
+//!   Integers accept `-0`.
+//! - [`to_vec`] escapes `<`, `>`, `&`, U+2028 and U+2029 as `\u003c` and so on, and writes floats
+//!   as Go does (`100`, not `100.0`; `1e+21`), so our bytes match a Go service's.
+//!
+//! These rules hold for structs, sequences, maps and options at any depth. Fields of enum
+//! variants and `#[serde(flatten)]` fields follow serde's own rules.
 //!
 //! Where Go is unhelpful we are not: an empty body, invalid UTF-8, trailing garbage and type
 //! mismatches are errors whose messages name the problem, its position or field, in JSON's
 //! terms (`field "s": expected a string, found number 1`) rather than a program's type names.
+//!
+//! Two Go habits are left to the types: Go fills an absent field with its zero value, where serde
+//! reports `missing field "b"` unless the field or its struct has `#[serde(default)]`; and Go
+//! writes map keys sorted, which serde does for a `BTreeMap` but not a `HashMap`. Numbers beyond
+//! the range of `f64` and nesting deeper than 128 levels are refused even in ignored fields.
 //!
 //! ```
 //! use serde::Deserialize;
@@ -94,7 +104,8 @@ pub fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     if text.trim().is_empty() {
         return Err(Error::Empty);
     }
-    let value: Value = serde_json::from_str(text).map_err(|e| Error::Syntax {
+    let text = replace_lone_surrogates(text);
+    let value: Value = serde_json::from_str(&text).map_err(|e| Error::Syntax {
         message: syntax_message(&e),
         line: e.line(),
         column: e.column(),
@@ -118,6 +129,53 @@ pub fn to_vec<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, serde_json::E
     Ok(out)
 }
 
+/// Replaces `\uD800`–`\uDFFF` escapes that are not half of a surrogate pair with `\uFFFD`, as
+/// Go's decoder does; serde_json would refuse the document. Borrows when there are none.
+fn replace_lone_surrogates(text: &str) -> std::borrow::Cow<'_, str> {
+    let bytes = text.as_bytes();
+    let hex_at = |at: usize| -> Option<u32> {
+        let digits = text.get(at..at + 4)?;
+        u32::from_str_radix(digits, 16).ok()
+    };
+    let escape_at = |at: usize| -> Option<u32> {
+        (bytes.get(at) == Some(&b'\\') && bytes.get(at + 1) == Some(&b'u'))
+            .then(|| hex_at(at + 2))
+            .flatten()
+    };
+    let mut out: Option<String> = None;
+    let (mut copied, mut at) = (0, 0);
+    while at < bytes.len() {
+        if bytes[at] != b'\\' {
+            at += 1;
+            continue;
+        }
+        let Some(code) = escape_at(at) else {
+            at += 2; // any other escape, such as `\\`, is two bytes long
+            continue;
+        };
+        let paired = (0xD800..0xDC00).contains(&code)
+            && escape_at(at + 6).is_some_and(|low| (0xDC00..0xE000).contains(&low));
+        if paired {
+            at += 12;
+        } else if (0xD800..0xE000).contains(&code) {
+            let out = out.get_or_insert_with(|| String::with_capacity(text.len()));
+            out.push_str(&text[copied..at]);
+            out.push_str("\\uFFFD");
+            at += 6;
+            copied = at;
+        } else {
+            at += 6;
+        }
+    }
+    match out {
+        Some(mut out) => {
+            out.push_str(&text[copied..]);
+            std::borrow::Cow::Owned(out)
+        }
+        None => std::borrow::Cow::Borrowed(text),
+    }
+}
+
 /// serde_json's message without its position suffix, which [`Error::Syntax`] carries apart.
 fn syntax_message(error: &serde_json::Error) -> String {
     let text = error.to_string();
@@ -134,6 +192,15 @@ fn syntax_message(error: &serde_json::Error) -> String {
 /// Rewrites serde's data-error messages in JSON's terms: `invalid type: integer `1`, expected a
 /// string` becomes `expected a string, found number 1`, and Rust type names disappear.
 fn plain_message(message: &str) -> String {
+    if let Some(field) = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.strip_suffix('`'))
+    {
+        return format!("missing field \"{field}\"");
+    }
+    if message.starts_with("data did not match any variant of untagged enum ") {
+        return "the value does not have any of the accepted shapes".to_owned();
+    }
     if let Some(rest) = message.strip_prefix("invalid type: ")
         && let Some((found, expected)) = rest.split_once(", expected ")
     {
@@ -187,7 +254,13 @@ fn plain_expected(expected: &str) -> String {
         "a sequence" => "an array".to_owned(),
         "a map" => "an object".to_owned(),
         "a boolean" | "a string" | "a character" => expected.to_owned(),
-        other if other.starts_with("struct ") || other.starts_with("tuple struct ") => {
+        other if other.starts_with("unit struct ") => "null".to_owned(),
+        other
+            if other.starts_with("struct ")
+                || other.starts_with("tuple struct ")
+                || other.starts_with("internally tagged enum ")
+                || other.starts_with("adjacently tagged enum ") =>
+        {
             "an object".to_owned()
         }
         other if other.starts_with("enum ") => "one of the allowed values".to_owned(),
@@ -214,6 +287,22 @@ macro_rules! null_is_zero {
     };
 }
 
+/// Like [`null_is_zero`], for integers, which also accept `-0`: serde_json reads it as a float,
+/// Go as the integer 0.
+macro_rules! integer {
+    ($($method:ident => |$v:ident| $zero:expr;)*) => {
+        $(
+            fn $method<V: Visitor<'de>>(self, $v: V) -> Result<V::Value, Self::Error> {
+                match self.0 {
+                    Value::Null => $zero,
+                    Value::Number(n) if n.is_f64() && n.as_f64() == Some(0.0) => $zero,
+                    other => GoValue(other).deserialize_any($v),
+                }
+            }
+        )*
+    };
+}
+
 impl<'de> Deserializer<'de> for GoValue {
     type Error = serde_json::Error;
 
@@ -225,8 +314,7 @@ impl<'de> Deserializer<'de> for GoValue {
         }
     }
 
-    null_is_zero! {
-        deserialize_bool => |v| v.visit_bool(false);
+    integer! {
         deserialize_i8 => |v| v.visit_i64(0);
         deserialize_i16 => |v| v.visit_i64(0);
         deserialize_i32 => |v| v.visit_i64(0);
@@ -237,6 +325,10 @@ impl<'de> Deserializer<'de> for GoValue {
         deserialize_u32 => |v| v.visit_u64(0);
         deserialize_u64 => |v| v.visit_u64(0);
         deserialize_u128 => |v| v.visit_u64(0);
+    }
+
+    null_is_zero! {
+        deserialize_bool => |v| v.visit_bool(false);
         deserialize_f32 => |v| v.visit_f64(0.0);
         deserialize_f64 => |v| v.visit_f64(0.0);
         deserialize_str => |v| v.visit_str("");
@@ -297,8 +389,9 @@ impl<'de> Deserializer<'de> for GoValue {
     }
 }
 
-/// Renames keys that match a field case-insensitively to the field's own name, keeping document
-/// order so that a later duplicate overrides an earlier one, as in Go.
+/// Renames keys that match a field case-insensitively to the field's own name. When a field
+/// appears twice, the later value wins as in Go, except that a later `null` leaves an earlier
+/// value alone and a later object is merged into an earlier one.
 fn fold_keys(map: Map<String, Value>, fields: &[&str]) -> Vec<(String, Value)> {
     let mut folded = Map::with_capacity(map.len());
     for (key, value) in map {
@@ -311,10 +404,23 @@ fn fold_keys(map: Map<String, Value>, fields: &[&str]) -> Vec<(String, Value)> {
                 None => key,
             }
         };
-        // A later key for the same field replaces the earlier value, as in Go.
-        folded.insert(key, value);
+        merge_field(&mut folded, key, value);
     }
     folded.into_iter().collect()
+}
+
+fn merge_field(map: &mut Map<String, Value>, key: String, value: Value) {
+    match (map.get_mut(&key), value) {
+        (Some(_), Value::Null) => {}
+        (Some(Value::Object(earlier)), Value::Object(later)) => {
+            for (key, value) in later {
+                merge_field(earlier, key, value);
+            }
+        }
+        (_, value) => {
+            map.insert(key, value);
+        }
+    }
 }
 
 struct GoSeq(std::vec::IntoIter<Value>);
@@ -386,6 +492,14 @@ impl<'de> MapAccess<'de> for GoMap {
 struct GoFormatter;
 
 impl serde_json::ser::Formatter for GoFormatter {
+    fn write_f64<W: ?Sized + io::Write>(&mut self, writer: &mut W, value: f64) -> io::Result<()> {
+        writer.write_all(go_float(value, value.abs() < 1e-6 || value.abs() >= 1e21).as_bytes())
+    }
+
+    fn write_f32<W: ?Sized + io::Write>(&mut self, writer: &mut W, value: f32) -> io::Result<()> {
+        writer.write_all(go_float(value, value.abs() < 1e-6 || value.abs() >= 1e21).as_bytes())
+    }
+
     fn write_string_fragment<W: ?Sized + io::Write>(
         &mut self,
         writer: &mut W,
@@ -406,6 +520,23 @@ impl serde_json::ser::Formatter for GoFormatter {
             start = at + c.len_utf8();
         }
         writer.write_all(&fragment.as_bytes()[start..])
+    }
+}
+
+/// A float as Go's encoder writes it: the shortest decimal that reads back as the same value,
+/// with no `.0` on whole numbers, and an exponent (`1e+21`, `1e-7`) only for very large or very
+/// small magnitudes.
+fn go_float<F: fmt::Display + fmt::LowerExp + PartialEq + Default>(
+    value: F,
+    exponent: bool,
+) -> String {
+    if !exponent || value == F::default() {
+        return value.to_string();
+    }
+    let text = format!("{value:e}");
+    match text.split_once('e') {
+        Some((mantissa, power)) if !power.starts_with('-') => format!("{mantissa}e+{power}"),
+        _ => text,
     }
 }
 
@@ -480,6 +611,31 @@ mod tests {
     }
 
     #[test]
+    fn a_later_null_keeps_the_earlier_value_and_objects_merge() {
+        assert_eq!(
+            from_slice::<Req>(br#"{"s":"x","S":null}"#).expect("ok").s,
+            "x"
+        );
+        let n: Nested =
+            from_slice(br#"{"inner":{"s":"a"},"name":"n","Inner":{"other":1}}"#).expect("ok");
+        assert_eq!((n.inner.s.as_str(), n.name.as_str()), ("a", "n"));
+    }
+
+    #[test]
+    fn lone_surrogates_become_the_replacement_character() {
+        let r: Req = from_slice(br#"{"s":"a\ud83db\udc00c\\ud83d"}"#).expect("ok");
+        assert_eq!(r.s, "a\u{FFFD}b\u{FFFD}c\\ud83d");
+        let r: Req = from_slice(br#"{"s":"\ud83d\ude00"}"#).expect("a pair stays");
+        assert_eq!(r.s, "\u{1F600}");
+    }
+
+    #[test]
+    fn minus_zero_is_an_integer_zero() {
+        let n: Nested = from_slice(br#"{"count":-0}"#).expect("ok");
+        assert_eq!(n.count, 0);
+    }
+
+    #[test]
     fn unknown_fields_are_ignored() {
         let r: Req = from_slice(br#"{"s":"x","other":[1,{"a":2}]}"#).expect("ok");
         assert_eq!(r.s, "x");
@@ -544,6 +700,39 @@ mod tests {
             e.to_string(),
             "body is not valid UTF-8 (invalid byte at offset 7)"
         );
+    }
+
+    #[test]
+    fn floats_are_written_like_go() {
+        let cases: [(f64, &str); 9] = [
+            (100.0, "100"),
+            (0.1, "0.1"),
+            (-0.0, "-0"),
+            (1.5e-7, "1.5e-7"),
+            (1e21, "1e+21"),
+            (1e20, "100000000000000000000"),
+            (123456.789, "123456.789"),
+            (2.5e-10, "2.5e-10"),
+            (0.000001, "0.000001"),
+        ];
+        for (value, go) in cases {
+            assert_eq!(
+                String::from_utf8(to_vec(&value).expect("ok")).expect("utf-8"),
+                go
+            );
+        }
+        assert_eq!(to_vec(&1.5f32).expect("ok"), b"1.5");
+    }
+
+    #[test]
+    fn missing_required_fields_are_named() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Sum {
+            a: i64,
+            b: i64,
+        }
+        assert_eq!(err::<Sum>(r#"{"a":1}"#), r#"missing field "b""#);
     }
 
     #[test]

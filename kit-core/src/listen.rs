@@ -85,6 +85,14 @@ impl ListenAddr {
         self.host.as_deref()
     }
 
+    /// The same host with another port: to show where a server bound with port 0 listens.
+    pub fn with_port(&self, port: u16) -> Self {
+        Self {
+            host: self.host.clone(),
+            port,
+        }
+    }
+
     /// The port; 0 lets the operating system choose one.
     pub fn port(&self) -> u16 {
         self.port
@@ -156,6 +164,7 @@ impl FromStr for ListenAddr {
             .map_err(|_| ParseListenAddrError::Port(port.to_owned()))?;
         let host = match host {
             "" => None,
+            "[]" => return Err(ParseListenAddrError::Malformed),
             bracketed if bracketed.starts_with('[') && bracketed.ends_with(']') => {
                 Some(bracketed[1..bracketed.len() - 1].to_owned())
             }
@@ -193,6 +202,7 @@ mod tests {
         assert_eq!((v6.host(), v6.port()), (Some("::1"), 80));
         assert_eq!(v6.to_string(), "[::1]:80");
         assert_eq!(parse(":0").expect("valid").to_string(), ":0");
+        assert_eq!(v6.with_port(8080).to_string(), "[::1]:8080");
     }
 
     #[test]
@@ -212,6 +222,10 @@ mod tests {
         assert_eq!(
             parse(":70000"),
             Err(r#"invalid port "70000": expected a number from 0 to 65535"#.into())
+        );
+        assert_eq!(
+            parse("[]:80"),
+            Err("expected :PORT or HOST:PORT, e.g. :8080 or 127.0.0.1:8080".into())
         );
         assert_eq!(
             parse("::1:80"),

@@ -16,7 +16,7 @@
 //! let signals = Signals::new()?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
 //! let app = axum::Router::new();
-//! shutdown::serve(listener, app, signals.recv(), Duration::from_secs(10)).await?;
+//! shutdown::serve(listener, app, signals.graceful(), Duration::from_secs(10)).await?;
 //! # Ok(())
 //! # }
 //! ```
@@ -40,7 +40,8 @@ pub enum Shutdown {
 /// The process's shutdown signals: SIGINT (Ctrl-C) and SIGTERM.
 ///
 /// The handlers are installed when this is created, so a signal that arrives before anything
-/// awaits [`recv`](Self::recv) is kept rather than killing the process.
+/// awaits [`recv`](Self::recv) is kept rather than killing the process. [`graceful`](Self::graceful)
+/// is what a server passes to [`serve`].
 #[derive(Debug)]
 pub struct Signals {
     #[cfg(unix)]
@@ -66,8 +67,8 @@ impl Signals {
         }
     }
 
-    /// Resolves when the first of the signals arrives.
-    pub async fn recv(mut self) {
+    /// Resolves when the next signal arrives.
+    pub async fn recv(&mut self) {
         #[cfg(unix)]
         tokio::select! {
             _ = self.interrupt.recv() => {}
@@ -75,9 +76,19 @@ impl Signals {
         }
         #[cfg(not(unix))]
         {
-            let _ = &mut self;
             let _ = tokio::signal::ctrl_c().await;
         }
+    }
+
+    /// Resolves on the first signal, the cue to drain; a second signal exits the process at
+    /// once, with status 1, for when the user will not wait for the drain.
+    pub async fn graceful(mut self) {
+        self.recv().await;
+        tokio::spawn(async move {
+            self.recv().await;
+            eprintln!("second signal: stopping without waiting for requests in flight");
+            std::process::exit(1);
+        });
     }
 }
 

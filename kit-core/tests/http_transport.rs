@@ -85,9 +85,6 @@ fn app() -> Router {
         assert!(req.a >= 0, "a bug in the endpoint");
         Ok::<_, Infallible>(SumResponse { v: req.a })
     });
-    let never: Endpoint<SumRequest, SumResponse> = endpoint_fn(|_: SumRequest| async {
-        std::future::pending::<Result<SumResponse, Infallible>>().await
-    });
     Router::new()
         .route(
             "/sum",
@@ -123,14 +120,6 @@ fn app() -> Router {
             "/panicking",
             any_service(Server::new(
                 panicking,
-                decode_json_request,
-                encode_json_response,
-            )),
-        )
-        .route(
-            "/never",
-            any_service(Server::new(
-                never,
                 decode_json_request,
                 encode_json_response,
             )),
@@ -347,8 +336,11 @@ async fn hooks_run_in_order_and_see_the_outcome() {
     struct RequestId(String);
 
     let log = Arc::new(Mutex::new(Vec::<String>::new()));
-    let (errors, finished) = (log.clone(), log.clone());
+    let (errors, finished, finished_too) = (log.clone(), log.clone(), log.clone());
+    let (first, second) = (log.clone(), log.clone());
     let server = Server::new(sum(), decode_json_request, encode_json_response)
+        .before(move |_| first.lock().expect("lock").push("before 1".into()))
+        .before(move |_| second.lock().expect("lock").push("before 2".into()))
         .before(|parts| {
             let id = parts
                 .headers
@@ -374,6 +366,12 @@ async fn hooks_run_in_order_and_see_the_outcome() {
                 done.status.as_u16(),
                 done.bytes
             ));
+        })
+        .finalizer(move |_, _| {
+            finished_too
+                .lock()
+                .expect("lock")
+                .push("finalizer 2".into())
         });
     let addr = spawn(Router::new().route("/sum", any_service(server))).await;
 
@@ -391,9 +389,15 @@ async fn hooks_run_in_order_and_see_the_outcome() {
     assert_eq!(
         *log.lock().expect("lock"),
         [
+            "before 1",
+            "before 2",
             "POST /sum 200 Some(8) id=abc",
+            "finalizer 2",
+            "before 1",
+            "before 2",
             "error: invalid request body: malformed JSON at line 1 column 1: unexpected end of input",
             "GET /sum 400 Some(93) id=none",
+            "finalizer 2",
         ]
     );
 }
@@ -539,14 +543,35 @@ async fn a_refused_connection_is_a_transport_error() {
     );
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn a_slow_server_times_out() {
-    let addr = spawn(app()).await;
-    let err = sum_client(addr, "/never")
-        .timeout(Duration::from_secs(2))
-        .endpoint()
-        .invoke(SumRequest { a: 1, b: 2 })
+    // The server notes that the request arrived, then never answers.
+    let arrived = Arc::new(tokio::sync::Notify::new());
+    let noted = arrived.clone();
+    let slow = Router::new().route(
+        "/sum",
+        axum::routing::post(move || {
+            let noted = noted.clone();
+            async move {
+                noted.notify_one();
+                std::future::pending::<()>().await
+            }
+        }),
+    );
+    let addr = spawn(slow).await;
+    let call = tokio::spawn(
+        sum_client(addr, "/sum")
+            .timeout(Duration::from_secs(2))
+            .endpoint()
+            .invoke(SumRequest { a: 1, b: 2 }),
+    );
+    arrived.notified().await;
+    // Only now stop the clock: with the request at the server, the next thing that can happen
+    // is the client's timer, and the paused clock jumps straight to it.
+    tokio::time::pause();
+    let err = call
         .await
+        .expect("join")
         .expect_err("the server never answers");
     assert!(
         matches!(
@@ -557,11 +582,49 @@ async fn a_slow_server_times_out() {
     );
     assert_eq!(
         err.to_string(),
-        format!("POST http://{addr}/never: timed out")
+        format!("POST http://{addr}/sum: timed out")
     );
     assert_eq!(
         kit_core::error::status_code(err.as_ref()),
         StatusCode::GATEWAY_TIMEOUT
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_body_that_stalls_gets_408() {
+    let server = Server::new(sum(), decode_json_request, encode_json_response)
+        .read_timeout(Duration::from_secs(5));
+    let addr = spawn(Router::new().route("/sum", any_service(server))).await;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream
+        .write_all(b"POST /sum HTTP/1.1\r\nhost: test\r\ncontent-length: 100\r\n\r\n{\"a\":1")
+        .await
+        .expect("write");
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 512];
+    while !raw.ends_with(b"}\n") {
+        let n = stream.read(&mut buf).await.expect("read");
+        assert!(n > 0, "the connection closed without an answer");
+        raw.extend_from_slice(&buf[..n]);
+    }
+    let raw = String::from_utf8(raw).expect("utf-8");
+    assert!(raw.starts_with("HTTP/1.1 408 Request Timeout\r\n"), "{raw}");
+    assert!(
+        raw.ends_with("{\"error\":\"request body was not received within 5s\"}\n"),
+        "{raw}"
+    );
+}
+
+#[tokio::test]
+async fn a_panicking_hook_gets_500_too() {
+    let server = Server::new(sum(), decode_json_request, encode_json_response)
+        .after(|_, _| panic!("a bug in a hook"));
+    let addr = spawn(Router::new().route("/sum", any_service(server))).await;
+    let answer = send(addr, Method::POST, "/sum", r#"{"a":1,"b":2}"#).await;
+    assert_error(
+        &answer,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal error: the request handler panicked",
     );
 }
 

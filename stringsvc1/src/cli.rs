@@ -22,7 +22,7 @@ use crate::transport;
     name = "stringsvc1",
     version,
     about = "A string service with JSON over HTTP: the first stage of the Go kit tutorial.",
-    after_help = "Try it:\n  curl -XPOST -d'{\"s\":\"hello, world\"}' localhost:8080/uppercase\n  curl -XPOST -d'{\"s\":\"hello, world\"}' localhost:8080/count\n\nStops on Ctrl-C or SIGTERM once the requests in flight are answered."
+    after_help = "Try it:\n  curl -XPOST -d'{\"s\":\"hello, world\"}' localhost:8080/uppercase\n  curl -XPOST -d'{\"s\":\"hello, world\"}' localhost:8080/count\n\nStops on Ctrl-C or SIGTERM once the requests in flight are answered; a second Ctrl-C stops it at once."
 )]
 pub struct Args {
     /// Address to listen on: :PORT for every interface, or HOST:PORT for one.
@@ -66,17 +66,10 @@ pub async fn main() -> ExitCode {
     };
     let port = listener
         .local_addr()
-        .map(|a| a.port())
-        .unwrap_or(args.listen.port());
-    let shown = match args.listen.host() {
-        None => ListenAddr::all_interfaces(port),
-        Some(host) => format!("{host}:{port}")
-            .parse()
-            .unwrap_or_else(|_| args.listen.clone()),
-    };
-    eprintln!("stringsvc1 listening on {shown}");
+        .map_or(args.listen.port(), |a| a.port());
+    eprintln!("stringsvc1 listening on {}", args.listen.with_port(port));
 
-    match run(listener, signals.recv(), args.drain_timeout).await {
+    match run(listener, signals.graceful(), args.drain_timeout).await {
         Ok(Shutdown::Drained) => ExitCode::SUCCESS,
         Ok(Shutdown::DeadlineExceeded) => {
             eprintln!(

@@ -1,9 +1,13 @@
 //! The `stringsvc1` binary as a user runs it: flags, start-up errors, signals.
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
-use testkit::process::{Spawned, free_port};
+use testkit::process::{PATIENCE, Spawned, free_port};
 
 const BIN: &str = env!("CARGO_BIN_EXE_stringsvc1");
 
@@ -39,6 +43,51 @@ fn uppercase(port: u16, s: &str) -> String {
     answer
 }
 
+/// Reads one HTTP response from a kept-alive connection: the head, then `Content-Length` bytes.
+fn read_response(stream: &mut TcpStream) -> String {
+    let mut raw = Vec::new();
+    let mut byte = [0u8; 1];
+    while !raw.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            stream.read(&mut byte).expect("read"),
+            1,
+            "connection closed early"
+        );
+        raw.push(byte[0]);
+    }
+    let head = String::from_utf8(raw).expect("utf-8");
+    let length = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .map_or(0, |n| n.trim().parse::<usize>().expect("a length"));
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).expect("body");
+    head + &String::from_utf8(body).expect("utf-8")
+}
+
+/// Sends the head of an uppercase request and waits for the server's `100 Continue`, which it
+/// sends when the service starts reading the body: from then on the request is in flight.
+fn start_request_in_flight(port: u16, body: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let head = format!(
+        "POST /uppercase HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).expect("write");
+    let mut interim = [0u8; 25];
+    stream.read_exact(&mut interim).expect("100 Continue");
+    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    stream
+}
+
+fn wait_until_refused(port: u16) {
+    let deadline = Instant::now() + PATIENCE;
+    while TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        assert!(Instant::now() < deadline, "the listener never closed");
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
 #[test]
 fn serves_until_sigterm_then_exits_zero() {
     let port = free_port();
@@ -46,13 +95,84 @@ fn serves_until_sigterm_then_exits_zero() {
     service.wait_for_port(port).expect("listening");
     assert!(uppercase(port, "hi").ends_with("{\"v\":\"HI\",\"err\":null}\n"));
 
-    // An idle keep-alive connection must not hold the shutdown up.
-    let _idle = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    // A kept-alive connection that has been served and now sits idle must not hold up the exit.
+    let mut idle = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let body = r#"{"s":"keep"}"#;
+    let request = format!(
+        "POST /uppercase HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    idle.write_all(request.as_bytes()).expect("write");
+    assert!(read_response(&mut idle).ends_with("{\"v\":\"KEEP\",\"err\":null}\n"));
+
     let status = service.terminate().expect("exits");
     assert!(status.success(), "{status}: {}", service.output());
     assert_eq!(
         service.output(),
         format!("stringsvc1 listening on 127.0.0.1:{port}\n")
+    );
+}
+
+#[test]
+fn a_request_in_flight_is_answered_before_exit() {
+    let port = free_port();
+    let mut service = start(&["--listen", &format!("127.0.0.1:{port}")]);
+    service.wait_for_port(port).expect("listening");
+    let body = r#"{"s":"in flight"}"#;
+    let mut in_flight = start_request_in_flight(port, body);
+
+    service.signal(Signal::SIGTERM).expect("signal");
+    wait_until_refused(port);
+    in_flight
+        .write_all(body.as_bytes())
+        .expect("the rest of the body");
+    let answer = read_response(&mut in_flight);
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    assert!(
+        answer.ends_with("{\"v\":\"IN FLIGHT\",\"err\":null}\n"),
+        "{answer}"
+    );
+
+    let status = service.wait().expect("exits");
+    assert!(status.success(), "{status}: {}", service.output());
+}
+
+#[test]
+fn the_drain_deadline_bounds_the_wait() {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut service = start(&["--listen", &listen, "--drain-timeout", "100ms"]);
+    service.wait_for_port(port).expect("listening");
+    let _stuck = start_request_in_flight(port, r#"{"s":"never sent"}"#);
+
+    let status = service.terminate().expect("exits once the deadline passes");
+    assert!(status.success(), "{status}: {}", service.output());
+    assert_eq!(
+        service.output(),
+        format!(
+            "stringsvc1 listening on {listen}\nstringsvc1: requests still in flight after 100ms; stopped without them\n"
+        )
+    );
+}
+
+#[test]
+fn a_second_signal_stops_it_at_once() {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut service = start(&["--listen", &listen, "--drain-timeout", "1h"]);
+    service.wait_for_port(port).expect("listening");
+    let _stuck = start_request_in_flight(port, r#"{"s":"never sent"}"#);
+
+    service.signal(Signal::SIGINT).expect("signal");
+    wait_until_refused(port);
+    service.signal(Signal::SIGINT).expect("signal");
+    let status = service.wait().expect("exits without waiting an hour");
+    assert_eq!(status.code(), Some(1));
+    assert_eq!(
+        service.output(),
+        format!(
+            "stringsvc1 listening on {listen}\nsecond signal: stopping without waiting for requests in flight\n"
+        )
     );
 }
 

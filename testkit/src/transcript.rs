@@ -14,9 +14,12 @@
 //!   one for the run and mapped back in the output. A [service](Binary::service) run without
 //!   `--listen` gets `--listen :8080`, its default, so that it listens on this run's stand-in for
 //!   port 8080 rather than on the machine's real one.
+//! - A command that exits with a status other than 0 must show it as the last line of its
+//!   output: `[exit status 2]`.
 //! - In expected output, `[..]` matches any text within a line, and a line `...` matches any
 //!   number of lines: use them for timings and other values that vary.
-//! - `curl` runs with `--silent --show-error`, so its progress meter does not get in the way.
+//! - `curl` runs with `--silent --show-error`, so its progress meter does not get in the way, and
+//!   with no proxy, so that a proxy set on the machine cannot intercept loopback calls.
 //!
 //! Each crate whose binary a page runs owns that page: its `tests/tutorial.rs` calls
 //! [`run_pages`] with its binaries, and runs every page that uses no other package.
@@ -241,7 +244,11 @@ struct Session {
 impl Session {
     fn new(binaries: &[Binary]) -> Self {
         let curl_home = tempfile::tempdir().ok().filter(|dir| {
-            fs::write(dir.path().join(".curlrc"), "--silent\n--show-error\n").is_ok()
+            fs::write(
+                dir.path().join(".curlrc"),
+                "--silent\n--show-error\n--noproxy \"*\"\n",
+            )
+            .is_ok()
         });
         Self {
             binaries: binaries.to_vec(),
@@ -345,8 +352,18 @@ impl Session {
         }
 
         let output = Spawned::start(self.shell(&command)).and_then(|mut child| {
-            child.wait().map_err(std::io::Error::other)?;
-            Ok(child.output())
+            let status = child.wait().map_err(std::io::Error::other)?;
+            let mut output = child.output();
+            if !status.success() {
+                if !output.is_empty() && !output.ends_with('\n') {
+                    output.push('\n');
+                }
+                match status.code() {
+                    Some(code) => output.push_str(&format!("[exit status {code}]\n")),
+                    None => output.push_str(&format!("[{status}]\n")),
+                }
+            }
+            Ok(output)
         });
         match output {
             Ok(output) => {

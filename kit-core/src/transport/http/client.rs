@@ -202,13 +202,16 @@ where
     }
 
     /// Limits how long connecting may take (5 seconds unless set).
+    ///
+    /// This builds the client's own connection pool with that timeout, replacing any pool given
+    /// to [`http_client`](Self::http_client); set the timeout on that pool instead.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.inner_mut().http = build_http(timeout);
         self
     }
 
-    /// Uses `http` to send requests, sharing its connection pool and settings (which then
-    /// include its connect timeout).
+    /// Uses `http` to send requests, sharing its connection pool and settings (including its
+    /// connect timeout, which replaces any set with [`connect_timeout`](Self::connect_timeout)).
     pub fn http_client(mut self, http: reqwest::Client) -> Self {
         self.inner_mut().http = Ok(http);
         self

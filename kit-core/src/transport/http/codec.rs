@@ -20,8 +20,8 @@ use crate::json;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BodyLimit(pub usize);
 
-/// Why a request could not be decoded: answered with 400 Bad Request, or 413 when the body is
-/// too large.
+/// Why a request could not be decoded: answered with 400 Bad Request, 413 when the body is too
+/// large, 408 when it is too slow.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DecodeError {
@@ -30,6 +30,12 @@ pub enum DecodeError {
     TooLarge {
         /// The limit, in bytes.
         limit: usize,
+    },
+    /// The body did not arrive, or could not be decoded, within the server's read timeout.
+    #[error("request body was not received within {}s", timeout.as_secs_f64())]
+    Timeout {
+        /// The read timeout.
+        timeout: std::time::Duration,
     },
     /// The body could not be read from the connection.
     #[error("cannot read request body: {0}")]
@@ -40,10 +46,12 @@ pub enum DecodeError {
 }
 
 impl DecodeError {
-    /// 413 for a body over the limit, 400 for everything else.
+    /// 413 for a body over the limit, 408 for a body too slow to arrive, 400 for everything
+    /// else.
     pub fn status_code(&self) -> StatusCode {
         match self {
             DecodeError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            DecodeError::Timeout { .. } => StatusCode::REQUEST_TIMEOUT,
             DecodeError::Read(_) | DecodeError::Json(_) => StatusCode::BAD_REQUEST,
         }
     }

@@ -69,7 +69,7 @@ pub use codec::{
     encode_json_response_or_error, read_body,
 };
 pub use routing::{method_not_allowed, not_found};
-pub use server::{DEFAULT_BODY_LIMIT, Finished, Panicked, Server};
+pub use server::{DEFAULT_BODY_LIMIT, DEFAULT_READ_TIMEOUT, Finished, Panicked, Server};
 
 /// The HTTP request a [`Server`] receives (axum's request type).
 pub type Request = http::Request<axum::body::Body>;

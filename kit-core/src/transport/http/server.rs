@@ -35,6 +35,10 @@ type FinalizerFn = Arc<dyn Fn(&Extensions, &Finished) + Send + Sync>;
 /// The default limit on request bodies: 1 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
+/// How long a request's body may take to arrive and be decoded unless
+/// [`Server::read_timeout`] says otherwise.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Serves one endpoint over HTTP: decode the request, call the endpoint, encode the response.
 ///
 /// `Server` is a tower service of HTTP requests that never fails (every error becomes a
@@ -72,8 +76,10 @@ pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 /// the status, size and duration.
 ///
 /// Bodies over the [`body_limit`](Self::body_limit) (1 MiB unless set) are refused with 413
-/// before the endpoint runs. A panic while handling a request is answered with a 500 (the error
-/// [`Panicked`]) instead of a dropped connection.
+/// before the endpoint runs, and a body that takes longer than the
+/// [`read_timeout`](Self::read_timeout) (30 seconds unless set) to arrive gets 408. A panic while
+/// handling a request is answered with a 500 (the error [`Panicked`]) instead of a dropped
+/// connection.
 pub struct Server<Req, Resp> {
     /// Shared, so that the per-request clone axum makes costs one reference count.
     inner: Arc<Inner<Req, Resp>>,
@@ -89,6 +95,7 @@ struct Inner<Req, Resp> {
     error_handler: Option<ErrorHandlerFn>,
     finalizers: Vec<FinalizerFn>,
     body_limit: usize,
+    read_timeout: Duration,
 }
 
 /// What a [finalizer](Server::finalizer) learns about a request once it is answered.
@@ -131,6 +138,7 @@ where
                 error_handler: None,
                 finalizers: Vec::new(),
                 body_limit: DEFAULT_BODY_LIMIT,
+                read_timeout: DEFAULT_READ_TIMEOUT,
             }),
         }
     }
@@ -190,6 +198,13 @@ where
         self
     }
 
+    /// Sets how long the body may take to arrive and be decoded (30 seconds unless set); a
+    /// client that stalls longer gets 408 Request Timeout.
+    pub fn read_timeout(mut self, timeout: Duration) -> Self {
+        self.inner_mut().read_timeout = timeout;
+        self
+    }
+
     /// The builder methods run before the server is shared, so this clones nothing in practice.
     fn inner_mut(&mut self) -> &mut Inner<Req, Resp> {
         Arc::make_mut(&mut self.inner)
@@ -216,12 +231,7 @@ where
             )
         });
 
-        // A panic in a decoder, endpoint or encoder is answered with a 500 rather than a dropped
-        // connection; the panic hook has already reported it.
-        let outcome = CatchUnwind(Box::pin(self.handle(parts, body)))
-            .await
-            .unwrap_or_else(|_| Err(Panicked.into()));
-        let response = match outcome {
+        let response = match self.handle(parts, body).await {
             Ok(mut response) => {
                 if let Some((extensions, ..)) = &observed {
                     for hook in &self.after {
@@ -270,7 +280,10 @@ where
         parts.extensions.insert(BodyLimit(limit));
         let request = Request::from_parts(parts, Body::new(Limited::new(body, limit)));
 
-        let request = (self.decode)(request).await?;
+        let timeout = self.read_timeout;
+        let request = tokio::time::timeout(timeout, (self.decode)(request))
+            .await
+            .map_err(|_| DecodeError::Timeout { timeout })??;
         let response = self.endpoint.invoke(request).await?;
         (self.encode)(response)
     }
@@ -313,7 +326,10 @@ where
 
     fn call(&mut self, request: Request) -> Self::Future {
         let inner = self.inner.clone();
-        Box::pin(async move { Ok(inner.serve(request).await) })
+        // A panic anywhere in handling (hooks, codecs, endpoint) is answered with a 500 rather
+        // than a dropped connection; the panic hook has already reported it.
+        let serve = CatchUnwind(Box::pin(async move { inner.serve(request).await }));
+        Box::pin(async move { Ok(serve.await.unwrap_or_else(|_| encode_error(&Panicked))) })
     }
 }
 
@@ -337,6 +353,7 @@ impl<Req, Resp> Clone for Inner<Req, Resp> {
             error_handler: self.error_handler.clone(),
             finalizers: self.finalizers.clone(),
             body_limit: self.body_limit,
+            read_timeout: self.read_timeout,
         }
     }
 }
