@@ -26,6 +26,10 @@ use std::io;
 use std::time::Duration;
 
 use axum::Router;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
 /// How a server stopped.
@@ -92,10 +96,17 @@ impl Signals {
     }
 }
 
+/// How long a client may take to send a request's head (its line and headers) before the
+/// connection is closed: the guard against clients that connect and then trickle bytes.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Serves `app` on `listener` until `shutdown` resolves, then drains.
 ///
 /// Once `shutdown` resolves, the listener is closed and idle connections are closed; requests in
 /// flight get up to `drain` to finish. Returns whether they all did.
+///
+/// Connections speak HTTP/1.1 with `TCP_NODELAY`, and a client gets [`HEADER_READ_TIMEOUT`] to
+/// send each request's head.
 pub async fn serve<F>(
     listener: TcpListener,
     app: Router,
@@ -105,22 +116,54 @@ pub async fn serve<F>(
 where
     F: Future<Output = ()> + Send + 'static,
 {
-    // Tells us when the shutdown began, so that the drain deadline starts then.
-    let (began, began_rx) = tokio::sync::oneshot::channel::<()>();
-    let signal = async move {
-        shutdown.await;
-        let _ = began.send(());
-    };
-    let server = axum::serve(listener, app).with_graceful_shutdown(signal);
-    let mut server = std::pin::pin!(server.into_future());
+    // Tracks every connection, so that shutdown can tell them to finish and wait until they have.
+    let connections = GracefulShutdown::new();
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let mut shutdown = std::pin::pin!(shutdown);
 
-    tokio::select! {
-        result = &mut server => return result.map(|()| Shutdown::Drained),
-        _ = began_rx => {}
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(err) => {
+                    pause_after_accept_error(&err).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // Small JSON answers should leave at once, not wait for Nagle's algorithm.
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(app.clone());
+        let connection = connections.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            // A connection's own failure (a reset, a timeout) concerns only that client.
+            let _ = connection.await;
+        });
     }
-    match tokio::time::timeout(drain, server).await {
-        Ok(result) => result.map(|()| Shutdown::Drained),
+
+    drop(listener);
+    match tokio::time::timeout(drain, connections.shutdown()).await {
+        Ok(()) => Ok(Shutdown::Drained),
         Err(_) => Ok(Shutdown::DeadlineExceeded),
+    }
+}
+
+/// Accepting fails for one of two reasons: a client gave up while queued, which concerns only
+/// that client, or the process is out of file descriptors, which a moment's pause may cure
+/// without spinning on the error.
+async fn pause_after_accept_error(err: &io::Error) {
+    let client_gone = matches!(
+        err.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionReset
+    );
+    if !client_gone {
+        eprintln!("accepting a connection failed: {err}; retrying in 1s");
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 
@@ -214,6 +257,29 @@ mod tests {
         assert!(answer.ends_with("done"), "{answer}");
         let outcome = harness.server.await.expect("join").expect("serve");
         assert_eq!(outcome, Shutdown::Drained);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_never_finishes_its_headers_is_disconnected() {
+        let harness = Harness::start(Duration::from_secs(10)).await;
+        let mut slow = TcpStream::connect(harness.addr).await.expect("connect");
+        slow.write_all(b"GET /slow HTTP/1.1\r\nhost: te")
+            .await
+            .expect("write");
+        let before = tokio::time::Instant::now();
+        let mut rest = Vec::new();
+        // The server closes the connection, perhaps after a 408; either way the read ends.
+        let _ = slow.read_to_end(&mut rest).await;
+        assert!(
+            before.elapsed() >= HEADER_READ_TIMEOUT,
+            "{:?}",
+            before.elapsed()
+        );
+        let answer = String::from_utf8_lossy(&rest);
+        assert!(
+            answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+            "{answer}"
+        );
     }
 
     #[tokio::test(start_paused = true)]
