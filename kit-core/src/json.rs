@@ -5,13 +5,15 @@
 //! and spells some things differently, so this module adapts it:
 //!
 //! - Field names match case-insensitively, as Go's decoder does: `{"S":"x"}` fills field `s`. An
-//!   exact match wins over a case-insensitive one. When a field appears twice, the later value
-//!   wins, except that a later `null` changes nothing and a later object merges into the earlier.
+//!   exact match wins over a case-insensitive one. When a field appears more than once (by the
+//!   same or another spelling), the field's type decides, as in Go: the later value wins, except
+//!   that a later `null` leaves a string, number, bool or struct alone (and empties an option,
+//!   array or map), and later objects merge into an earlier struct or map.
 //! - `null` leaves a field at its zero value (`""`, `0`, `false`, empty), as in Go, instead of
 //!   failing; `null` for a whole object is the zero object. `Option` fields still read `null` as
 //!   `None`.
 //! - Unknown fields are ignored. Escapes of lone UTF-16 surrogates (`"\ud83d"`) read as U+FFFD.
-//!   Integers accept `-0`.
+//!   Integers accept `-0` (and, unlike Go, `-0.0`, which is the same float once parsed).
 //! - [`to_vec`] escapes `<`, `>`, `&`, U+2028 and U+2029 as `\u003c` and so on, and writes floats
 //!   as Go does (`100`, not `100.0`; `1e+21`), so our bytes match a Go service's.
 //!
@@ -53,7 +55,7 @@ use serde::de::{
     self, DeserializeOwned, DeserializeSeed, Deserializer, IntoDeserializer, MapAccess, SeqAccess,
     Visitor,
 };
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// Why a JSON document could not be read into the requested type.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -105,12 +107,12 @@ pub fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
         return Err(Error::Empty);
     }
     let text = replace_lone_surrogates(text);
-    let value: Value = serde_json::from_str(&text).map_err(|e| Error::Syntax {
+    let value: Json = serde_json::from_str(&text).map_err(|e| Error::Syntax {
         message: syntax_message(&e),
         line: e.line(),
         column: e.column(),
     })?;
-    serde_path_to_error::deserialize(GoValue(value)).map_err(|e| {
+    serde_path_to_error::deserialize(GoValue::One(value)).map_err(|e| {
         let path = e.path().to_string();
         Error::Data {
             path: if path == "." { String::new() } else { path },
@@ -268,9 +270,157 @@ fn plain_expected(expected: &str) -> String {
     }
 }
 
-/// A [`Value`] that deserializes with Go's rules: case-insensitive field names and `null` as the
+/// A parsed JSON document that keeps every member of an object, repeated keys included, in order.
+/// serde_json's [`Value`] keeps one member per key, but which occurrences Go uses depends on the
+/// type it fills, which is known only when a field is deserialized.
+#[derive(Debug)]
+enum Json {
+    /// `null`, a boolean, a number or a string.
+    Scalar(Value),
+    Array(Vec<Json>),
+    Object(Vec<(String, Json)>),
+}
+
+impl Json {
+    fn is_null(&self) -> bool {
+        matches!(self, Json::Scalar(Value::Null))
+    }
+
+    /// The document as a [`Value`], the last of repeated keys winning.
+    fn into_value(self) -> Value {
+        match self {
+            Json::Scalar(value) => value,
+            Json::Array(items) => Value::Array(items.into_iter().map(Json::into_value).collect()),
+            Json::Object(members) => Value::Object(
+                members
+                    .into_iter()
+                    .map(|(key, value)| (key, value.into_value()))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+impl<'de> de::Deserialize<'de> for Json {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(JsonVisitor)
+    }
+}
+
+struct JsonVisitor;
+
+impl<'de> Visitor<'de> for JsonVisitor {
+    type Value = Json;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Json, E> {
+        Ok(Json::Scalar(Value::Bool(v)))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Json, E> {
+        Ok(Json::Scalar(Value::from(v)))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Json, E> {
+        Ok(Json::Scalar(Value::from(v)))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Json, E> {
+        Ok(Json::Scalar(Value::from(v)))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Json, E> {
+        Ok(Json::Scalar(Value::String(v.to_owned())))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Json, E> {
+        Ok(Json::Scalar(Value::String(v)))
+    }
+
+    fn visit_unit<E>(self) -> Result<Json, E> {
+        Ok(Json::Scalar(Value::Null))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Json::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json, A::Error> {
+        let mut members = Vec::with_capacity(map.size_hint().unwrap_or(0));
+        while let Some(member) = map.next_entry()? {
+            members.push(member);
+        }
+        Ok(Json::Object(members))
+    }
+}
+
+/// A value that deserializes with Go's rules: case-insensitive field names and `null` as the
 /// zero value. It wraps every nested value, so the rules hold at any depth.
-struct GoValue(Value);
+///
+/// A struct field named more than once in an object holds all its occurrences ([`Many`]), and
+/// the type asked for decides, as in Go's decoder: a later `null` leaves a string, number, bool
+/// or struct alone but empties an option, array or map; later objects merge into an earlier
+/// struct or map; anything else is replaced by the last occurrence.
+///
+/// [`Many`]: GoValue::Many
+#[derive(Debug)]
+enum GoValue {
+    One(Json),
+    Many(Vec<Json>),
+}
+
+impl GoValue {
+    /// The last occurrence: what replaces everything before it.
+    fn last(self) -> Json {
+        match self {
+            GoValue::One(json) => json,
+            GoValue::Many(mut all) => all.pop().unwrap_or(Json::Scalar(Value::Null)),
+        }
+    }
+
+    /// The last occurrence that is not `null`, for types that `null` leaves alone.
+    fn last_set(self) -> Json {
+        match self {
+            GoValue::One(json) => json,
+            GoValue::Many(all) => all
+                .into_iter()
+                .rfind(|json| !json.is_null())
+                .unwrap_or(Json::Scalar(Value::Null)),
+        }
+    }
+
+    /// The occurrences since the last `null`, for types that `null` empties; `None` when the
+    /// last occurrence is `null`.
+    fn since_null(self) -> Option<Vec<Json>> {
+        let mut all = match self {
+            GoValue::One(json) => vec![json],
+            GoValue::Many(all) => all,
+        };
+        let start = all.iter().rposition(Json::is_null).map_or(0, |at| at + 1);
+        (start < all.len()).then(|| all.split_off(start))
+    }
+
+    /// The members of every occurrence that is an object, in order; or the first occurrence
+    /// that is not an object, which the caller reports as the wrong type.
+    fn merged_objects(occurrences: Vec<Json>) -> Result<Vec<(String, Json)>, Json> {
+        let mut merged = Vec::new();
+        for json in occurrences {
+            match json {
+                Json::Object(members) => merged.extend(members),
+                Json::Scalar(Value::Null) => {}
+                other => return Err(other),
+            }
+        }
+        Ok(merged)
+    }
+}
 
 /// The zero value Go leaves in a field when it reads `null`: serde asks for a type through the
 /// `deserialize_*` method it calls, and each null-tolerant method visits the matching zero.
@@ -278,25 +428,30 @@ macro_rules! null_is_zero {
     ($($method:ident => |$v:ident| $zero:expr;)*) => {
         $(
             fn $method<V: Visitor<'de>>(self, $v: V) -> Result<V::Value, Self::Error> {
-                match self.0 {
-                    Value::Null => $zero,
-                    other => GoValue(other).deserialize_any($v),
+                match self.last_set() {
+                    Json::Scalar(Value::Null) => $zero,
+                    other => GoValue::One(other).deserialize_any($v),
                 }
             }
         )*
     };
 }
 
-/// Like [`null_is_zero`], for integers, which also accept `-0`: serde_json reads it as a float,
-/// Go as the integer 0.
+/// Like [`null_is_zero`], for integers, which also accept `-0`: serde_json reads it as the
+/// float -0.0, Go as the integer 0. (Go refuses `-0.0` for an integer; we read it as 0 too,
+/// as the two are the same float by then.)
 macro_rules! integer {
     ($($method:ident => |$v:ident| $zero:expr;)*) => {
         $(
             fn $method<V: Visitor<'de>>(self, $v: V) -> Result<V::Value, Self::Error> {
-                match self.0 {
-                    Value::Null => $zero,
-                    Value::Number(n) if n.is_f64() && n.as_f64() == Some(0.0) => $zero,
-                    other => GoValue(other).deserialize_any($v),
+                match self.last_set() {
+                    Json::Scalar(Value::Null) => $zero,
+                    Json::Scalar(Value::Number(n))
+                        if n.as_f64().is_some_and(|f| f == 0.0 && f.is_sign_negative()) =>
+                    {
+                        $zero
+                    }
+                    other => GoValue::One(other).deserialize_any($v),
                 }
             }
         )*
@@ -307,10 +462,10 @@ impl<'de> Deserializer<'de> for GoValue {
     type Error = serde_json::Error;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
-        match self.0 {
-            Value::Array(items) => visitor.visit_seq(GoSeq(items.into_iter())),
-            Value::Object(map) => visitor.visit_map(GoMap::new(map.into_iter().collect())),
-            other => other.deserialize_any(visitor),
+        match self.last() {
+            Json::Array(items) => visitor.visit_seq(GoSeq(items.into_iter())),
+            Json::Object(members) => visitor.visit_map(GoMap::new(last_wins(members))),
+            Json::Scalar(value) => value.deserialize_any(visitor),
         }
     }
 
@@ -333,14 +488,31 @@ impl<'de> Deserializer<'de> for GoValue {
         deserialize_f64 => |v| v.visit_f64(0.0);
         deserialize_str => |v| v.visit_str("");
         deserialize_string => |v| v.visit_string(String::new());
-        deserialize_seq => |v| v.visit_seq(GoSeq(Vec::new().into_iter()));
-        deserialize_map => |v| v.visit_map(GoMap::new(Vec::new()));
+    }
+
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        match self.last() {
+            Json::Scalar(Value::Null) => visitor.visit_seq(GoSeq(Vec::new().into_iter())),
+            other => GoValue::One(other).deserialize_any(visitor),
+        }
+    }
+
+    fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        let occurrences = self.since_null().unwrap_or_default();
+        match GoValue::merged_objects(occurrences) {
+            Ok(members) => visitor.visit_map(GoMap::new(last_wins(members))),
+            Err(other) => GoValue::One(other).deserialize_any(visitor),
+        }
     }
 
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
-        match self.0 {
-            Value::Null => visitor.visit_none(),
-            other => visitor.visit_some(GoValue(other)),
+        match self.since_null() {
+            None => visitor.visit_none(),
+            Some(mut since) if since.len() == 1 => match since.pop() {
+                Some(one) => visitor.visit_some(GoValue::One(one)),
+                None => visitor.visit_none(),
+            },
+            Some(since) => visitor.visit_some(GoValue::Many(since)),
         }
     }
 
@@ -350,12 +522,15 @@ impl<'de> Deserializer<'de> for GoValue {
         fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Self::Error> {
-        match self.0 {
-            Value::Null => visitor.visit_map(GoMap::new(Vec::new())),
-            Value::Object(map) => visitor.visit_map(GoMap::new(fold_keys(map, fields))),
+        let occurrences = match self {
+            GoValue::One(json) => vec![json],
+            GoValue::Many(all) => all,
+        };
+        match GoValue::merged_objects(occurrences) {
+            Ok(members) => visitor.visit_map(GoMap::new(fold_keys(members, fields))),
             // serde would fill a struct from an array by position; JSON objects are by name.
-            Value::Array(_) => Err(de::Error::invalid_type(de::Unexpected::Seq, &visitor)),
-            other => GoValue(other).deserialize_any(visitor),
+            Err(Json::Array(_)) => Err(de::Error::invalid_type(de::Unexpected::Seq, &visitor)),
+            Err(other) => GoValue::One(other).deserialize_any(visitor),
         }
     }
 
@@ -373,11 +548,13 @@ impl<'de> Deserializer<'de> for GoValue {
         variants: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Self::Error> {
-        self.0.deserialize_enum(name, variants, visitor)
+        self.last()
+            .into_value()
+            .deserialize_enum(name, variants, visitor)
     }
 
     fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
-        self.0.deserialize_unit(visitor)
+        self.last().into_value().deserialize_unit(visitor)
     }
 
     fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
@@ -389,12 +566,12 @@ impl<'de> Deserializer<'de> for GoValue {
     }
 }
 
-/// Renames keys that match a field case-insensitively to the field's own name. When a field
-/// appears twice, the later value wins as in Go, except that a later `null` leaves an earlier
-/// value alone and a later object is merged into an earlier one.
-fn fold_keys(map: Map<String, Value>, fields: &[&str]) -> Vec<(String, Value)> {
-    let mut folded = Map::with_capacity(map.len());
-    for (key, value) in map {
+/// Gathers an object's members by the struct field they name: exactly, or else
+/// case-insensitively, as Go matches them. A field named more than once keeps every occurrence,
+/// in order, for the field's type to resolve (see [`GoValue`]).
+fn fold_keys(members: Vec<(String, Json)>, fields: &[&str]) -> Vec<(String, GoValue)> {
+    let mut folded: Vec<(String, GoValue)> = Vec::with_capacity(members.len());
+    for (key, value) in members {
         let key = if fields.contains(&key.as_str()) {
             key
         } else {
@@ -404,26 +581,36 @@ fn fold_keys(map: Map<String, Value>, fields: &[&str]) -> Vec<(String, Value)> {
                 None => key,
             }
         };
-        merge_field(&mut folded, key, value);
-    }
-    folded.into_iter().collect()
-}
-
-fn merge_field(map: &mut Map<String, Value>, key: String, value: Value) {
-    match (map.get_mut(&key), value) {
-        (Some(_), Value::Null) => {}
-        (Some(Value::Object(earlier)), Value::Object(later)) => {
-            for (key, value) in later {
-                merge_field(earlier, key, value);
+        match folded.iter_mut().find(|(seen, _)| *seen == key) {
+            None => folded.push((key, GoValue::One(value))),
+            Some((_, earlier)) => {
+                let taken = std::mem::replace(earlier, GoValue::Many(Vec::new()));
+                *earlier = GoValue::Many(match taken {
+                    GoValue::One(first) => vec![first, value],
+                    GoValue::Many(mut all) => {
+                        all.push(value);
+                        all
+                    }
+                });
             }
         }
-        (_, value) => {
-            map.insert(key, value);
-        }
     }
+    folded
 }
 
-struct GoSeq(std::vec::IntoIter<Value>);
+/// One member per key, the last occurrence winning, as Go fills a map.
+fn last_wins(members: Vec<(String, Json)>) -> Vec<(String, GoValue)> {
+    let mut kept: Vec<(String, GoValue)> = Vec::with_capacity(members.len());
+    for (key, value) in members {
+        match kept.iter_mut().find(|(seen, _)| *seen == key) {
+            Some((_, earlier)) => *earlier = GoValue::One(value),
+            None => kept.push((key, GoValue::One(value))),
+        }
+    }
+    kept
+}
+
+struct GoSeq(std::vec::IntoIter<Json>);
 
 impl<'de> SeqAccess<'de> for GoSeq {
     type Error = serde_json::Error;
@@ -434,7 +621,7 @@ impl<'de> SeqAccess<'de> for GoSeq {
     ) -> Result<Option<T::Value>, Self::Error> {
         self.0
             .next()
-            .map(|value| seed.deserialize(GoValue(value)))
+            .map(|value| seed.deserialize(GoValue::One(value)))
             .transpose()
     }
 
@@ -444,12 +631,12 @@ impl<'de> SeqAccess<'de> for GoSeq {
 }
 
 struct GoMap {
-    entries: std::vec::IntoIter<(String, Value)>,
-    value: Option<Value>,
+    entries: std::vec::IntoIter<(String, GoValue)>,
+    value: Option<GoValue>,
 }
 
 impl GoMap {
-    fn new(entries: Vec<(String, Value)>) -> Self {
+    fn new(entries: Vec<(String, GoValue)>) -> Self {
         Self {
             entries: entries.into_iter(),
             value: None,
@@ -478,7 +665,7 @@ impl<'de> MapAccess<'de> for GoMap {
         seed: V,
     ) -> Result<V::Value, Self::Error> {
         match self.value.take() {
-            Some(value) => seed.deserialize(GoValue(value)),
+            Some(value) => seed.deserialize(value),
             None => Err(de::Error::custom("value requested before key")),
         }
     }
@@ -537,12 +724,6 @@ fn go_float<F: fmt::Display + fmt::LowerExp + PartialEq + Default>(
     match text.split_once('e') {
         Some((mantissa, power)) if !power.starts_with('-') => format!("{mantissa}e+{power}"),
         _ => text,
-    }
-}
-
-impl fmt::Debug for GoValue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
     }
 }
 
@@ -622,6 +803,69 @@ mod tests {
     }
 
     #[test]
+    fn repeated_keys_resolve_as_go_resolves_them() {
+        // A later null leaves a string alone, whether the key is repeated exactly or by case.
+        for json in [
+            r#"{"s":"x","s":null}"#,
+            r#"{"s":"x","S":null}"#,
+            r#"{"s":null,"s":"x","s":null}"#,
+        ] {
+            assert_eq!(
+                from_slice::<Req>(json.as_bytes()).expect("ok").s,
+                "x",
+                "{json}"
+            );
+        }
+        assert_eq!(
+            from_slice::<Req>(br#"{"s":"x","S":"y","s":"z"}"#)
+                .expect("ok")
+                .s,
+            "z"
+        );
+        assert_eq!(
+            from_slice::<Req>(br#"{"s":"x","s":"y"}"#).expect("ok").s,
+            "y"
+        );
+        // Repeated objects merge into a struct; the later of a repeated inner key wins.
+        let n: Nested = from_slice(
+            br#"{"inner":{"s":"a"},"inner":{"other":1},"inner":null,"count":2,"count":null}"#,
+        )
+        .expect("ok");
+        assert_eq!((n.inner.s.as_str(), n.count), ("a", 2));
+        let n: Nested = from_slice(br#"{"inner":{"s":"a"},"inner":{"s":"b"}}"#).expect("ok");
+        assert_eq!(n.inner.s, "b");
+        // A later null empties an option, an array or a map; a later array replaces.
+        let n: Nested =
+            from_slice(br#"{"maybe":"m","maybe":null,"tags":["a"],"tags":null}"#).expect("ok");
+        assert_eq!((n.maybe, n.tags.len()), (None, 0));
+        let n: Nested = from_slice(br#"{"tags":["a","b"],"tags":["c"]}"#).expect("ok");
+        assert_eq!(n.tags, ["c"]);
+        let n: Nested = from_slice(br#"{"maybe":null,"maybe":"m"}"#).expect("ok");
+        assert_eq!(n.maybe.as_deref(), Some("m"));
+        // Objects merge into a map; within a map the last of a repeated key wins.
+        let m: std::collections::BTreeMap<String, u32> =
+            from_slice(br#"{"a":1,"b":2,"a":3}"#).expect("ok");
+        assert_eq!(
+            m.into_iter().collect::<Vec<_>>(),
+            [("a".into(), 3), ("b".into(), 2)]
+        );
+        #[derive(Debug, Deserialize)]
+        struct Labels {
+            labels: std::collections::BTreeMap<String, String>,
+        }
+        let l: Labels = from_slice(br#"{"labels":{"a":"1"},"labels":{"b":"2"}}"#).expect("ok");
+        assert_eq!(l.labels.len(), 2);
+        let l: Labels =
+            from_slice(br#"{"labels":{"a":"1"},"labels":null,"labels":{"b":"2"}}"#).expect("ok");
+        assert_eq!(l.labels.keys().collect::<Vec<_>>(), ["b"]);
+        // A repeated field of the wrong type is still an error.
+        assert_eq!(
+            err::<Nested>(r#"{"inner":{"s":"a"},"inner":5}"#),
+            r#"field "inner": expected an object, found number 5"#
+        );
+    }
+
+    #[test]
     fn lone_surrogates_become_the_replacement_character() {
         let r: Req = from_slice(br#"{"s":"a\ud83db\udc00c\\ud83d"}"#).expect("ok");
         assert_eq!(r.s, "a\u{FFFD}b\u{FFFD}c\\ud83d");
@@ -633,6 +877,11 @@ mod tests {
     fn minus_zero_is_an_integer_zero() {
         let n: Nested = from_slice(br#"{"count":-0}"#).expect("ok");
         assert_eq!(n.count, 0);
+        // Other zeros written as floats are not integers, in Go as here.
+        assert_eq!(
+            err::<Nested>(r#"{"count":0.0}"#),
+            r#"field "count": expected an integer, found number 0.0"#
+        );
     }
 
     #[test]

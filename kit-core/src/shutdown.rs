@@ -106,7 +106,10 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// flight get up to `drain` to finish. Returns whether they all did.
 ///
 /// Connections speak HTTP/1.1 with `TCP_NODELAY`, and a client gets [`HEADER_READ_TIMEOUT`] to
-/// send each request's head.
+/// send each request's head. The timer starts when the connection is ready for the next request,
+/// so a keep-alive connection left idle that long is closed too; HTTP clients reconnect on their
+/// next call. Connection upgrades (WebSocket) are not served: hyper's upgradeable connections
+/// cannot take part in the graceful drain.
 pub async fn serve<F>(
     listener: TcpListener,
     app: Router,

@@ -629,6 +629,62 @@ async fn a_panicking_hook_gets_500_too() {
 }
 
 #[tokio::test]
+async fn a_panicking_endpoint_goes_through_the_error_hooks() {
+    let panicking: Endpoint<SumRequest, SumResponse> = endpoint_fn(|req: SumRequest| async move {
+        assert!(req.a < 0, "a bug in the endpoint");
+        Ok::<_, Infallible>(SumResponse { v: req.a })
+    });
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let (handled, finalized) = (seen.clone(), seen.clone());
+    let server = Server::new(panicking, decode_json_request, encode_json_response)
+        .error_handler(move |err| {
+            handled
+                .lock()
+                .expect("lock")
+                .push(format!("handler: {err}"))
+        })
+        .error_encoder(|err| {
+            let mut response = kit_core::transport::http::encode_error(err);
+            response
+                .headers_mut()
+                .insert("x-error-encoder", http::HeaderValue::from_static("custom"));
+            response
+        })
+        .finalizer(move |_, done| {
+            finalized
+                .lock()
+                .expect("lock")
+                .push(format!("finalizer: {}", done.status));
+        });
+    let addr = spawn(Router::new().route("/sum", any_service(server))).await;
+    let response = reqwest::Client::new()
+        .post(format!("http://{addr}/sum"))
+        .body(r#"{"a":1,"b":2}"#)
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        response
+            .headers()
+            .get("x-error-encoder")
+            .map(|v| v.as_bytes()),
+        Some(&b"custom"[..])
+    );
+    assert_eq!(
+        response.text().await.expect("body"),
+        "{\"error\":\"internal error: the request handler panicked\"}\n"
+    );
+    assert_eq!(
+        *seen.lock().expect("lock"),
+        [
+            "handler: internal error: the request handler panicked",
+            "finalizer: 500 Internal Server Error",
+        ]
+    );
+}
+
+#[tokio::test]
 async fn the_client_sends_json_with_a_newline_like_go() {
     let seen = Arc::new(Mutex::new(None::<(Option<String>, String)>));
     let record = seen.clone();

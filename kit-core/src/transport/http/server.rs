@@ -231,7 +231,12 @@ where
             )
         });
 
-        let response = match self.handle(parts, body).await {
+        // A panic in the decoder, endpoint or encoder becomes an error like any other, so the
+        // error handler, the error encoder and the finalizers all see it.
+        let handled = CatchUnwind(Box::pin(self.handle(parts, body)))
+            .await
+            .unwrap_or_else(|_| Err(Panicked.into()));
+        let response = match handled {
             Ok(mut response) => {
                 if let Some((extensions, ..)) = &observed {
                     for hook in &self.after {
@@ -326,8 +331,9 @@ where
 
     fn call(&mut self, request: Request) -> Self::Future {
         let inner = self.inner.clone();
-        // A panic anywhere in handling (hooks, codecs, endpoint) is answered with a 500 rather
-        // than a dropped connection; the panic hook has already reported it.
+        // Panics in the handling itself are caught inside `serve`; this catches the rest (a
+        // panicking hook or error encoder), answering with a 500 rather than a dropped
+        // connection. The panic hook has already reported it.
         let serve = CatchUnwind(Box::pin(async move { inner.serve(request).await }));
         Box::pin(async move { Ok(serve.await.unwrap_or_else(|_| encode_error(&Panicked))) })
     }
