@@ -21,6 +21,8 @@
 //! | `encoding/json` | [`json`], Go-compatible on the wire |
 //! | `net.Listen("tcp", ":8080")` | [`listen::ListenAddr`] |
 //! | (left to `net/http`) | [`shutdown`]: graceful shutdown with a drain deadline |
+//! | `log` | [`log`]: logfmt or JSON lines from `tracing` events |
+//! | `metrics`, `metrics/prometheus` | [`metrics`]: counters and histograms for Prometheus |
 //!
 //! Because endpoints are tower services, tower's own middleware (timeouts, concurrency limits,
 //! load shedding) applies to them unchanged.
@@ -29,6 +31,8 @@ pub mod endpoint;
 pub mod error;
 pub mod json;
 pub mod listen;
+pub mod log;
+pub mod metrics;
 pub mod shutdown;
 pub mod transport;
 

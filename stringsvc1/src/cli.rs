@@ -8,6 +8,7 @@ use std::io;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use axum::Router;
 use clap::Parser;
 use kit_core::listen::ListenAddr;
 use kit_core::shutdown::{self, Shutdown, Signals};
@@ -25,6 +26,14 @@ use crate::transport;
     after_help = "Try it:\n  curl -XPOST -d'{\"s\":\"hello, world\"}' localhost:8080/uppercase\n  curl -XPOST -d'{\"s\":\"hello, world\"}' localhost:8080/count\n\nStops on Ctrl-C or SIGTERM once the requests in flight are answered; a second Ctrl-C stops it at once."
 )]
 pub struct Args {
+    /// Where to listen and how to stop.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// The flags every stage of the tutorial shares: where to listen, how long to drain.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
     /// Address to listen on: :PORT for every interface, or HOST:PORT for one.
     #[arg(long, value_name = "ADDR", default_value = ":8080")]
     pub listen: ListenAddr,
@@ -55,6 +64,22 @@ pub async fn main() -> ExitCode {
         Ok(args) => args,
         Err(err) => return usage_error(err),
     };
+    let app = transport::app(BasicStringService);
+    serve_until_signal("stringsvc1", &args.serve, app, |addr| {
+        eprintln!("stringsvc1 listening on {addr}");
+    })
+    .await
+}
+
+/// Binds `args.listen`, calls `announce` with the address bound (the real port when `:0` was
+/// asked for), serves `app` until Ctrl-C or SIGTERM, then drains for at most
+/// `args.drain_timeout`. Start-up failures print one line on stderr and give exit status 1.
+pub async fn serve_until_signal(
+    name: &str,
+    args: &ServeArgs,
+    app: Router,
+    announce: impl FnOnce(&ListenAddr),
+) -> ExitCode {
     // Before binding: once clients can connect, a signal must find its handler.
     let signals = match Signals::new() {
         Ok(signals) => signals,
@@ -67,13 +92,13 @@ pub async fn main() -> ExitCode {
     let port = listener
         .local_addr()
         .map_or(args.listen.port(), |a| a.port());
-    eprintln!("stringsvc1 listening on {}", args.listen.with_port(port));
+    announce(&args.listen.with_port(port));
 
-    match run(listener, signals.graceful(), args.drain_timeout).await {
+    match shutdown::serve(listener, app, signals.graceful(), args.drain_timeout).await {
         Ok(Shutdown::Drained) => ExitCode::SUCCESS,
         Ok(Shutdown::DeadlineExceeded) => {
             eprintln!(
-                "stringsvc1: requests still in flight after {}; stopped without them",
+                "{name}: requests still in flight after {}; stopped without them",
                 humantime::format_duration(args.drain_timeout)
             );
             ExitCode::SUCCESS
@@ -82,13 +107,13 @@ pub async fn main() -> ExitCode {
     }
 }
 
-fn fail(message: impl std::fmt::Display) -> ExitCode {
+/// Prints `error: <message>` on stderr and gives exit status 1.
+pub fn fail(message: impl std::fmt::Display) -> ExitCode {
     eprintln!("error: {message}");
     ExitCode::FAILURE
 }
-
 /// Prints `--help` and `--version` as asked, and any other flag error as one line.
-fn usage_error(err: clap::Error) -> ExitCode {
+pub fn usage_error(err: clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
     if matches!(
         err.kind(),

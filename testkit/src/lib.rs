@@ -2,11 +2,13 @@
 //!
 //! - [`process`]: start a real binary, wait until it listens, stop it with a signal;
 //! - [`book`]: the tutorial's pages, their code blocks and their includes;
-//! - [`transcript`]: run the tutorial's shell transcripts against the real binaries.
+//! - [`transcript`]: run the tutorial's shell transcripts against the real binaries;
+//! - [`tools`]: tools the checks need, such as `promtool`.
 //!
 //! The tutorial promises that its code and its shell sessions are the real thing; these are the
 //! checks that keep that promise.
 
 pub mod book;
 pub mod process;
+pub mod tools;
 pub mod transcript;

@@ -1,0 +1,305 @@
+//! One line per event, as logfmt or as a JSON object, with Go kit's value rules.
+
+use std::fmt;
+use std::sync::Arc;
+
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// `key=value` pairs, as Go kit's `log.NewLogfmtLogger`: a value with a space, `=`, `"` or a
+    /// control character is quoted, an empty one is written as nothing, a missing one as `null`.
+    #[default]
+    Logfmt,
+    /// One JSON object per line with the same keys, as Go kit's `log.NewJSONLogger`: numbers and
+    /// booleans stay numbers and booleans, a missing value is `null`, the rest are strings.
+    Json,
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "logfmt" => Ok(Format::Logfmt),
+            "json" => Ok(Format::Json),
+            other => Err(format!(
+                "unknown log format {other:?}; expected logfmt or json"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Format::Logfmt => "logfmt",
+            Format::Json => "json",
+        })
+    }
+}
+
+/// The event formatter: fixed context first (Go kit's `log.With`), then the caller if asked for,
+/// then the event's own fields in the order the event names them.
+#[derive(Debug, Clone)]
+pub(crate) struct LineFormat {
+    pub(crate) format: Format,
+    pub(crate) context: Arc<[(String, String)]>,
+    pub(crate) caller: bool,
+}
+
+impl<S, N> FormatEvent<S, N> for LineFormat
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let mut line = Line::new(self.format, &mut writer);
+        let meta = event.metadata();
+        // Go kit lines carry a level only when one was asked for (`level.Warn(logger)`); ours
+        // carry one for warnings and errors, which are worth a reader's attention.
+        if *meta.level() <= Level::WARN {
+            let level = meta.level().as_str().to_ascii_lowercase();
+            line.value("level", Value::Str(&level));
+        }
+        for (key, value) in self.context.iter() {
+            line.value(key, Value::Str(value));
+        }
+        if self.caller
+            && let (Some(file), Some(number)) = (meta.file(), meta.line())
+        {
+            let file = file.rsplit(['/', '\\']).next().unwrap_or(file);
+            line.value("caller", Value::Str(&format!("{file}:{number}")));
+        }
+        event.record(&mut line);
+        line.finish()
+    }
+}
+
+/// A field's value, by the kind that decides how it is written.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Value<'a> {
+    Str(&'a str),
+    Null,
+    Int(i64),
+    Uint(u64),
+    Float(f64),
+    Bool(bool),
+}
+
+/// Writes one line, a field at a time.
+struct Line<'w, 'a> {
+    format: Format,
+    out: &'w mut Writer<'a>,
+    first: bool,
+    result: fmt::Result,
+}
+
+impl<'w, 'a> Line<'w, 'a> {
+    fn new(format: Format, out: &'w mut Writer<'a>) -> Self {
+        let result = match format {
+            Format::Logfmt => Ok(()),
+            Format::Json => out.write_char('{'),
+        };
+        Line {
+            format,
+            out,
+            first: true,
+            result,
+        }
+    }
+
+    fn value(&mut self, key: &str, value: Value<'_>) {
+        if self.result.is_err() {
+            return;
+        }
+        let separator = match (self.first, self.format) {
+            (true, _) => "",
+            (false, Format::Logfmt) => " ",
+            (false, Format::Json) => ",",
+        };
+        self.first = false;
+        self.result = self
+            .out
+            .write_str(separator)
+            .and_then(|()| match self.format {
+                Format::Logfmt => write_logfmt(self.out, key, value),
+                Format::Json => write_json(self.out, key, value),
+            });
+    }
+
+    fn finish(self) -> fmt::Result {
+        self.result?;
+        match self.format {
+            Format::Logfmt => self.out.write_char('\n'),
+            Format::Json => self.out.write_str("}\n"),
+        }
+    }
+}
+
+impl Visit for Line<'_, '_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.value(key(field), Value::Str(value));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let text = format!("{value:?}");
+        // `%log::or_null(None)` and friends render as `null`: Go kit's `nil`.
+        let value = if text == "null" {
+            Value::Null
+        } else {
+            Value::Str(&text)
+        };
+        self.value(key(field), value);
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.value(key(field), Value::Int(value));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.value(key(field), Value::Uint(value));
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.value(key(field), Value::Float(value));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.value(key(field), Value::Bool(value));
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.value(key(field), Value::Str(&value.to_string()));
+    }
+}
+
+/// tracing's free-text `message` is Go kit's `msg`.
+fn key(field: &Field) -> &'static str {
+    match field.name() {
+        "message" => "msg",
+        name => name,
+    }
+}
+
+/// `key=value` with go-logfmt's rules: runes that would break the pair are dropped from keys;
+/// values are quoted when they hold a space or control character, `=`, `"` or U+FFFD, and the
+/// string `null` is quoted so that it is not read as a missing value.
+pub(crate) fn write_logfmt(out: &mut impl fmt::Write, key: &str, value: Value<'_>) -> fmt::Result {
+    for c in key.chars().filter(|&c| c > ' ' && c != '=' && c != '"') {
+        out.write_char(c)?;
+    }
+    out.write_char('=')?;
+    match value {
+        Value::Str(s) if s == "null" || s.chars().any(needs_quotes) => write_quoted(out, s),
+        Value::Str(s) => out.write_str(s),
+        Value::Null => out.write_str("null"),
+        Value::Int(n) => write!(out, "{n}"),
+        Value::Uint(n) => write!(out, "{n}"),
+        Value::Float(n) => write!(out, "{n}"),
+        Value::Bool(b) => write!(out, "{b}"),
+    }
+}
+
+fn needs_quotes(c: char) -> bool {
+    c <= ' ' || c == '=' || c == '"' || c == '\u{FFFD}'
+}
+
+fn write_quoted(out: &mut impl fmt::Write, s: &str) -> fmt::Result {
+    out.write_char('"')?;
+    for c in s.chars() {
+        match c {
+            '"' => out.write_str("\\\"")?,
+            '\\' => out.write_str("\\\\")?,
+            '\n' => out.write_str("\\n")?,
+            '\r' => out.write_str("\\r")?,
+            '\t' => out.write_str("\\t")?,
+            '\u{FFFD}' => out.write_str("\\ufffd")?,
+            c if c < ' ' => write!(out, "\\u{:04x}", u32::from(c))?,
+            c => out.write_char(c)?,
+        }
+    }
+    out.write_char('"')
+}
+
+fn write_json(out: &mut impl fmt::Write, key: &str, value: Value<'_>) -> fmt::Result {
+    write_json_string(out, key)?;
+    out.write_char(':')?;
+    match value {
+        Value::Str(s) => write_json_string(out, s),
+        Value::Null => out.write_str("null"),
+        Value::Int(n) => write!(out, "{n}"),
+        Value::Uint(n) => write!(out, "{n}"),
+        Value::Float(n) if n.is_finite() => write!(out, "{n}"),
+        Value::Float(n) => write_json_string(out, &n.to_string()),
+        Value::Bool(b) => write!(out, "{b}"),
+    }
+}
+
+fn write_json_string(out: &mut impl fmt::Write, s: &str) -> fmt::Result {
+    let json = serde_json::to_string(s).map_err(|_| fmt::Error)?;
+    out.write_str(&json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn logfmt(value: Value<'_>) -> String {
+        let mut out = String::new();
+        write_logfmt(&mut out, "k", value).expect("written");
+        out
+    }
+
+    #[test]
+    fn logfmt_quotes_like_go_logfmt() {
+        // Expected renderings are go-logfmt's for the same values.
+        assert_eq!(logfmt(Value::Str("hello")), "k=hello");
+        assert_eq!(logfmt(Value::Str("hello, world")), r#"k="hello, world""#);
+        assert_eq!(logfmt(Value::Str("")), "k=");
+        assert_eq!(logfmt(Value::Str("a=b \"q\"")), r#"k="a=b \"q\"""#);
+        assert_eq!(logfmt(Value::Str("null")), r#"k="null""#);
+        assert_eq!(logfmt(Value::Str("tab\there")), r#"k="tab\there""#);
+        assert_eq!(logfmt(Value::Str("bell\u{7}")), r#"k="bell\u0007""#);
+        assert_eq!(logfmt(Value::Str("back\\slash")), r"k=back\slash");
+        assert_eq!(logfmt(Value::Str("bad\u{FFFD}")), r#"k="bad\ufffd""#);
+        assert_eq!(logfmt(Value::Str("HÉLLO")), "k=HÉLLO");
+        assert_eq!(logfmt(Value::Null), "k=null");
+        assert_eq!(logfmt(Value::Uint(12)), "k=12");
+        assert_eq!(logfmt(Value::Bool(false)), "k=false");
+        let mut out = String::new();
+        write_logfmt(&mut out, "a key=\"x\"", Value::Int(-1)).expect("written");
+        assert_eq!(out, "akeyx=-1");
+    }
+
+    #[test]
+    fn json_keeps_kinds() {
+        let mut out = String::new();
+        write_json(&mut out, "n", Value::Uint(12)).expect("written");
+        out.push(',');
+        write_json(&mut out, "err", Value::Null).expect("written");
+        out.push(',');
+        write_json(&mut out, "s", Value::Str("<a> \"b\"")).expect("written");
+        assert_eq!(out, r#""n":12,"err":null,"s":"<a> \"b\"""#);
+    }
+
+    #[test]
+    fn formats_parse_by_name() {
+        assert_eq!("json".parse::<Format>(), Ok(Format::Json));
+        assert_eq!("logfmt".parse::<Format>(), Ok(Format::Logfmt));
+        assert_eq!(
+            "xml".parse::<Format>(),
+            Err("unknown log format \"xml\"; expected logfmt or json".to_owned())
+        );
+    }
+}

@@ -1,0 +1,420 @@
+//! Logging: Go kit's `log` package on [`tracing`].
+//!
+//! Code that logs emits `tracing` events with structured fields; a [`Logger`] decides where they
+//! go and how they look. As in Go kit, `main` builds the logger and hands it to whatever logs
+//! (a middleware holds its `Logger` as Go kit's `loggingMiddleware` holds its `log.Logger`), so
+//! a test can give each service its own logger and read exactly its lines.
+//!
+//! | Go kit | kit-core |
+//! |---|---|
+//! | `log.NewLogfmtLogger(os.Stderr)` | [`Logger::builder`]`(`[`Format::Logfmt`]`).to_stderr()` |
+//! | `log.NewJSONLogger(w)` | [`Format::Json`] |
+//! | `log.With(logger, "listen", addr)` | [`LoggerBuilder::context`] |
+//! | `log.DefaultCaller` | [`LoggerBuilder::caller`] |
+//! | `logger.Log("k", v, ...)` | `logger.in_scope(\|\| tracing::info!(k = v, ...))` |
+//! | `nil` in a log line | [`or_null`] |
+//! | `time.Duration` values | [`GoDuration`] |
+//! | `log.NewNopLogger()` | [`Logger::discard`] |
+//! | addsvc's endpoint `LoggingMiddleware` | [`LoggingLayer`] |
+//!
+//! Lines are written by a background thread, so a slow stderr never holds up a request. Its
+//! queue holds [`QUEUE_LINES`] lines; when it is full, further lines are dropped rather than
+//! blocking (counted by [`LogGuard::dropped_lines`]). Dropping the [`LogGuard`] flushes the rest.
+//!
+//! `RUST_LOG` filters as usual (`RUST_LOG=warn` keeps warnings and errors only); the default
+//! shows `info` and above.
+//!
+//! ```
+//! use kit_core::log::{Format, GoDuration, Logger, or_null};
+//! use std::time::Duration;
+//!
+//! let (logger, lines) = Logger::builder(Format::Logfmt).to_buffer().unwrap();
+//! let err: Option<&str> = None;
+//! logger.in_scope(|| {
+//!     tracing::info!(
+//!         method = "uppercase",
+//!         input = "hello, world",
+//!         err = %or_null(err),
+//!         took = %GoDuration(Duration::from_nanos(2455)),
+//!     )
+//! });
+//! assert_eq!(
+//!     lines.contents(),
+//!     "method=uppercase input=\"hello, world\" err=null took=2.455µs\n"
+//! );
+//! ```
+
+mod duration;
+mod format;
+mod layer;
+
+use std::fmt;
+use std::io;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tracing::Dispatch;
+use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+
+pub use duration::GoDuration;
+pub use format::Format;
+pub use layer::{Logging, LoggingFuture, LoggingLayer};
+
+/// How many lines the background writer queues before it starts dropping them.
+pub const QUEUE_LINES: usize = 128_000;
+
+/// Where log events go, and how they are written.
+///
+/// Cheap to clone; every clone writes to the same place.
+#[derive(Clone)]
+pub struct Logger {
+    dispatch: Dispatch,
+}
+
+impl Logger {
+    /// Starts building a logger that writes lines in `format`.
+    pub fn builder(format: Format) -> LoggerBuilder {
+        LoggerBuilder {
+            format,
+            context: Vec::new(),
+            caller: false,
+            filter: None,
+            queue_lines: QUEUE_LINES,
+        }
+    }
+
+    /// A logger that writes nothing.
+    pub fn discard() -> Self {
+        Logger {
+            dispatch: Dispatch::none(),
+        }
+    }
+
+    /// The logger `tracing` events go to outside [`in_scope`](Self::in_scope): the one
+    /// [`install`](Self::install)ed, if any.
+    pub fn current() -> Self {
+        Logger {
+            dispatch: tracing::dispatcher::get_default(Dispatch::clone),
+        }
+    }
+
+    /// Runs `f` with this logger receiving its `tracing` events.
+    pub fn in_scope<T>(&self, f: impl FnOnce() -> T) -> T {
+        tracing::dispatcher::with_default(&self.dispatch, f)
+    }
+
+    /// Makes this logger receive every event emitted outside [`in_scope`](Self::in_scope), from
+    /// any thread, libraries' included. Works once per process.
+    pub fn install(&self) -> Result<(), LogError> {
+        tracing::dispatcher::set_global_default(self.dispatch.clone())
+            .map_err(|_| LogError::AlreadyInstalled)
+    }
+}
+
+impl fmt::Debug for Logger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Logger").finish_non_exhaustive()
+    }
+}
+
+/// Options for a [`Logger`], from [`Logger::builder`].
+#[derive(Debug, Clone)]
+pub struct LoggerBuilder {
+    format: Format,
+    context: Vec<(String, String)>,
+    caller: bool,
+    filter: Option<String>,
+    queue_lines: usize,
+}
+
+impl LoggerBuilder {
+    /// Starts every line with `key=value`, as Go kit's `log.With(logger, key, value)`.
+    pub fn context(mut self, key: impl Into<String>, value: impl fmt::Display) -> Self {
+        self.context.push((key.into(), value.to_string()));
+        self
+    }
+
+    /// Adds `caller=file.rs:LINE`, where the event was emitted, after the context (Go kit's
+    /// `log.DefaultCaller`).
+    pub fn caller(mut self, enabled: bool) -> Self {
+        self.caller = enabled;
+        self
+    }
+
+    /// Filters events with these directives (as `RUST_LOG` takes them, e.g. `warn` or
+    /// `info,hyper=warn`) instead of reading `RUST_LOG`.
+    pub fn filter(mut self, directives: impl Into<String>) -> Self {
+        self.filter = Some(directives.into());
+        self
+    }
+
+    /// A logger that writes to stderr from a background thread (see the [module docs](self)).
+    /// Keep the guard until the program ends: dropping it flushes the queued lines.
+    pub fn to_stderr(self) -> Result<(Logger, LogGuard), LogError> {
+        self.to_background(io::stderr())
+    }
+
+    /// Sets how many lines the background writer of [`to_stderr`](Self::to_stderr) and
+    /// [`to_background`](Self::to_background) queues before it drops them ([`QUEUE_LINES`]
+    /// unless set).
+    pub fn queue_lines(mut self, lines: usize) -> Self {
+        self.queue_lines = lines;
+        self
+    }
+
+    /// A logger that writes to `writer` from a background thread, as
+    /// [`to_stderr`](Self::to_stderr) does to stderr.
+    pub fn to_background<W>(self, writer: W) -> Result<(Logger, LogGuard), LogError>
+    where
+        W: io::Write + Send + 'static,
+    {
+        let (writer, guard) = NonBlockingBuilder::default()
+            .lossy(true)
+            .buffered_lines_limit(self.queue_lines)
+            .thread_name("log-writer")
+            .finish(writer);
+        let dropped = writer.error_counter();
+        let logger = self.to_writer(writer)?;
+        Ok((
+            logger,
+            LogGuard {
+                _guard: guard,
+                dropped,
+            },
+        ))
+    }
+
+    /// A logger that writes each line to `writer` on the thread that logs.
+    pub fn to_writer<W>(self, writer: W) -> Result<Logger, LogError>
+    where
+        W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+    {
+        let filter = match &self.filter {
+            Some(directives) => EnvFilter::builder()
+                .parse(directives)
+                .map_err(|e| LogError::Filter(e.to_string()))?,
+            None => EnvFilter::builder()
+                .with_default_directive(LevelFilter::INFO.into())
+                .from_env()
+                .map_err(|e| LogError::Filter(format!("RUST_LOG: {e}")))?,
+        };
+        let lines = tracing_subscriber::fmt::layer()
+            .event_format(format::LineFormat {
+                format: self.format,
+                context: self.context.into(),
+                caller: self.caller,
+            })
+            .with_writer(writer);
+        let subscriber = tracing_subscriber::registry().with(filter).with(lines);
+        Ok(Logger {
+            dispatch: Dispatch::new(subscriber),
+        })
+    }
+
+    /// A logger that keeps its lines in memory, for tests and examples.
+    pub fn to_buffer(self) -> Result<(Logger, Buffer), LogError> {
+        let buffer = Buffer::default();
+        Ok((self.to_writer(buffer.clone())?, buffer))
+    }
+}
+
+/// Keeps the background writer of [`LoggerBuilder::to_stderr`] running; dropping it flushes
+/// the lines still queued.
+pub struct LogGuard {
+    _guard: WorkerGuard,
+    dropped: ErrorCounter,
+}
+
+impl LogGuard {
+    /// How many lines were dropped because the queue was full (a stderr slower than the logging).
+    pub fn dropped_lines(&self) -> usize {
+        self.dropped.dropped_lines()
+    }
+}
+
+impl fmt::Debug for LogGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LogGuard")
+            .field("dropped_lines", &self.dropped_lines())
+            .finish()
+    }
+}
+
+/// Lines kept in memory by [`LoggerBuilder::to_buffer`].
+#[derive(Debug, Clone, Default)]
+pub struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+impl Buffer {
+    /// Everything written so far.
+    pub fn contents(&self) -> String {
+        let bytes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// The lines written so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.contents().lines().map(str::to_owned).collect()
+    }
+}
+
+impl io::Write for Buffer {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'w> MakeWriter<'w> for Buffer {
+    type Writer = Buffer;
+
+    fn make_writer(&'w self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+/// Why a logger could not be set up.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LogError {
+    /// The filter directives (from `RUST_LOG` or [`LoggerBuilder::filter`]) do not parse.
+    #[error("invalid log filter: {0}")]
+    Filter(String),
+    /// Another logger was installed for the process first.
+    #[error("a global logger is already installed")]
+    AlreadyInstalled,
+}
+
+/// A value for a log field that is written as `null` when absent, as Go kit writes a `nil`
+/// error: `err = %or_null(result.err())`.
+pub fn or_null<T: fmt::Display>(value: Option<T>) -> OrNull<T> {
+    OrNull(value)
+}
+
+/// See [`or_null`].
+#[derive(Debug, Clone, Copy)]
+pub struct OrNull<T>(Option<T>);
+
+impl<T: fmt::Display> fmt::Display for OrNull<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Some(value) => value.fmt(f),
+            None => f.write_str("null"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_in_both_formats() {
+        for (format, expected) in [
+            (
+                Format::Logfmt,
+                "method=count input=\"hello, world\" n=12 took=743ns\n",
+            ),
+            (
+                Format::Json,
+                "{\"method\":\"count\",\"input\":\"hello, world\",\"n\":12,\"took\":\"743ns\"}\n",
+            ),
+        ] {
+            let (logger, lines) = Logger::builder(format).to_buffer().expect("logger");
+            logger.in_scope(|| {
+                tracing::info!(
+                    method = "count",
+                    input = "hello, world",
+                    n = 12usize,
+                    took = %GoDuration(std::time::Duration::from_nanos(743)),
+                );
+            });
+            assert_eq!(lines.contents(), expected);
+        }
+    }
+
+    #[test]
+    fn context_caller_message_and_level() {
+        let (logger, lines) = Logger::builder(Format::Logfmt)
+            .context("listen", ":8001")
+            .caller(true)
+            .to_buffer()
+            .expect("logger");
+        let line = line!() + 1;
+        logger.in_scope(|| tracing::warn!(addr = ":8001", "HTTP"));
+        assert_eq!(
+            lines.contents(),
+            format!("level=warn listen=:8001 caller=mod.rs:{line} msg=HTTP addr=:8001\n")
+        );
+    }
+
+    #[test]
+    fn the_filter_applies_and_bad_filters_are_reported() {
+        let (logger, lines) = Logger::builder(Format::Logfmt)
+            .filter("warn")
+            .to_buffer()
+            .expect("logger");
+        logger.in_scope(|| {
+            tracing::info!(dropped = true);
+            tracing::error!(kept = true);
+        });
+        assert_eq!(lines.contents(), "level=error kept=true\n");
+        let err = Logger::builder(Format::Logfmt)
+            .filter("info,=[")
+            .to_buffer()
+            .expect_err("not a filter");
+        assert!(err.to_string().starts_with("invalid log filter: "), "{err}");
+    }
+
+    /// A writer stuck until the test lets it go, like a terminal nobody reads.
+    struct Stuck(std::sync::mpsc::Receiver<()>);
+
+    impl io::Write for Stuck {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            let _ = self.0.recv();
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_stuck_writer_drops_lines_instead_of_blocking() {
+        let (release, stuck) = std::sync::mpsc::channel();
+        let (logger, guard) = Logger::builder(Format::Logfmt)
+            .queue_lines(10)
+            .to_background(Stuck(stuck))
+            .expect("logger");
+        // Far more lines than the queue holds: if logging waited for the writer, this would
+        // never return.
+        logger.in_scope(|| {
+            for n in 0..1000 {
+                tracing::info!(n);
+            }
+        });
+        assert!(guard.dropped_lines() >= 1000 - 10 - 1, "{guard:?}");
+        drop(release);
+    }
+
+    #[test]
+    fn loggers_do_not_see_each_others_lines() {
+        let (a, a_lines) = Logger::builder(Format::Logfmt).to_buffer().expect("a");
+        let (b, b_lines) = Logger::builder(Format::Json).to_buffer().expect("b");
+        a.in_scope(|| tracing::info!(to = "a"));
+        b.in_scope(|| tracing::info!(to = "b"));
+        Logger::discard().in_scope(|| tracing::info!(to = "nobody"));
+        assert_eq!(a_lines.lines(), ["to=a"]);
+        assert_eq!(b_lines.lines(), [r#"{"to":"b"}"#]);
+    }
+}

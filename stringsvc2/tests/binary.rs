@@ -1,0 +1,297 @@
+//! The `stringsvc2` binary as a user runs it: its log lines on stderr and its `/metrics`.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use regex::Regex;
+use testkit::process::{Spawned, free_port};
+
+const BIN: &str = env!("CARGO_BIN_EXE_stringsvc2");
+
+/// Starts the binary on a free port of 127.0.0.1 and waits until it listens.
+fn start(args: &[&str], env: &[(&str, &str)]) -> (Spawned, u16) {
+    let port = free_port();
+    let mut command = Command::new(BIN);
+    command
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .envs(env.iter().copied());
+    let mut spawned = Spawned::start(command).expect("the binary starts");
+    spawned.wait_for_port(port).expect("it listens");
+    (spawned, port)
+}
+
+/// Stops the binary with SIGTERM, checks it exits 0, and returns what it printed.
+fn stop(mut spawned: Spawned) -> String {
+    let status = spawned.terminate().expect("it stops");
+    assert!(status.success(), "exit {status}: {}", spawned.output());
+    spawned.output()
+}
+
+async fn post(port: u16, path: &str, body: &str) -> String {
+    reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}{path}"))
+        .body(body.to_owned())
+        .send()
+        .await
+        .expect("an answer")
+        .text()
+        .await
+        .expect("a body")
+}
+
+/// The tutorial's three calls.
+async fn tutorial_calls(port: u16) {
+    assert_eq!(
+        post(port, "/uppercase", r#"{"s":"hello, world"}"#).await,
+        "{\"v\":\"HELLO, WORLD\",\"err\":null}\n"
+    );
+    assert_eq!(
+        post(port, "/uppercase", r#"{"s":""}"#).await,
+        "{\"v\":\"\",\"err\":\"Empty string\"}\n"
+    );
+    assert_eq!(
+        post(port, "/count", r#"{"s":"hello, world"}"#).await,
+        "{\"v\":12}\n"
+    );
+}
+
+#[tokio::test]
+async fn logs_one_logfmt_line_per_call() {
+    let (spawned, port) = start(&[], &[]);
+    tutorial_calls(port).await;
+    let output = stop(spawned);
+    let took = r"took=\d+(\.\d+)?(ns|µs|ms)";
+    let expected = [
+        format!("^msg=HTTP addr=127.0.0.1:{port}$"),
+        format!(r#"^method=uppercase input="hello, world" output="HELLO, WORLD" err=null {took}$"#),
+        format!(r#"^method=uppercase input= output= err="Empty string" {took}$"#),
+        format!(r#"^method=count input="hello, world" n=12 {took}$"#),
+    ];
+    let lines: Vec<&str> = output.lines().collect();
+    assert_eq!(lines.len(), expected.len(), "{output}");
+    for (line, pattern) in lines.iter().zip(&expected) {
+        let pattern = Regex::new(pattern).expect("pattern");
+        assert!(pattern.is_match(line), "{line:?} does not match {pattern}");
+    }
+}
+
+#[tokio::test]
+async fn logs_json_objects_with_the_same_keys() {
+    let (spawned, port) = start(&["--log-format", "json"], &[]);
+    tutorial_calls(port).await;
+    let output = stop(spawned);
+    let objects: Vec<serde_json::Map<String, serde_json::Value>> = output
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{line:?}: {e}")))
+        .collect();
+    let keys: Vec<Vec<&str>> = objects
+        .iter()
+        .map(|o| o.keys().map(String::as_str).collect())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            vec!["msg", "addr"],
+            vec!["method", "input", "output", "err", "took"],
+            vec!["method", "input", "output", "err", "took"],
+            vec!["method", "input", "n", "took"],
+        ]
+    );
+    assert_eq!(objects[0]["addr"], format!("127.0.0.1:{port}"));
+    assert_eq!(objects[1]["output"], "HELLO, WORLD");
+    assert_eq!(objects[1]["err"], serde_json::Value::Null);
+    assert_eq!(objects[2]["err"], "Empty string");
+    assert_eq!(objects[3]["n"], 12);
+    assert!(objects[3]["took"].is_string());
+}
+
+#[tokio::test]
+async fn rust_log_filters_the_lines() {
+    let (spawned, port) = start(&[], &[("RUST_LOG", "warn")]);
+    tutorial_calls(port).await;
+    assert_eq!(stop(spawned), "");
+}
+
+#[test]
+fn bad_logging_flags_are_refused_in_one_line() {
+    let output = Command::new(BIN)
+        .args(["--log-format", "xml"])
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("'xml'") && stderr.contains("--log-format"),
+        "{stderr}"
+    );
+
+    let output = Command::new(BIN)
+        .env("RUST_LOG", "info,=[")
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("error: invalid log filter: RUST_LOG: "),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn help_explains_every_flag() {
+    let output = Command::new(BIN).arg("--help").output().expect("runs");
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for flag in [
+        "--listen",
+        "--drain-timeout",
+        "--log-format",
+        "RUST_LOG",
+        "/metrics",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from\n{help}");
+    }
+}
+
+/// Every sample of a Prometheus text exposition, by series (`name{labels}`).
+fn samples(text: &str) -> BTreeMap<String, f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .map(|line| {
+            let (series, value) = line.rsplit_once(' ').expect("series and value");
+            (series.to_owned(), value.parse().expect("a number"))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn metrics_count_what_happened() {
+    let (spawned, port) = start(&[], &[("RUST_LOG", "warn")]);
+    for _ in 0..3 {
+        post(port, "/uppercase", r#"{"s":"hello"}"#).await;
+    }
+    for _ in 0..2 {
+        post(port, "/uppercase", r#"{"s":""}"#).await;
+    }
+    for s in ["hello, world", "hello, world", "", "abc"] {
+        post(port, "/count", &format!(r#"{{"s":"{s}"}}"#)).await;
+    }
+    // Refused before the service runs: not a request the service received.
+    post(port, "/count", "{bad json").await;
+
+    let response = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .expect("an answer");
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let text = response.text().await.expect("a body");
+    stop(spawned);
+
+    let samples = samples(&text);
+    let ns = "my_group_string_service";
+    let expected = [
+        (
+            format!(r#"{ns}_requests_total{{method="uppercase",error="false"}}"#),
+            3.0,
+        ),
+        (
+            format!(r#"{ns}_requests_total{{method="uppercase",error="true"}}"#),
+            2.0,
+        ),
+        (
+            format!(r#"{ns}_requests_total{{method="count",error="false"}}"#),
+            4.0,
+        ),
+        (
+            format!(r#"{ns}_request_duration_seconds_count{{method="uppercase",error="false"}}"#),
+            3.0,
+        ),
+        (
+            format!(r#"{ns}_request_duration_seconds_count{{method="uppercase",error="true"}}"#),
+            2.0,
+        ),
+        (
+            format!(r#"{ns}_request_duration_seconds_count{{method="count",error="false"}}"#),
+            4.0,
+        ),
+        (
+            format!(
+                r#"{ns}_request_duration_seconds_bucket{{method="count",error="false",le="+Inf"}}"#
+            ),
+            4.0,
+        ),
+        (format!("{ns}_count_result_bytes_count"), 4.0),
+        (format!("{ns}_count_result_bytes_sum"), 27.0),
+        (format!(r#"{ns}_count_result_bytes_bucket{{le="0"}}"#), 1.0),
+        (format!(r#"{ns}_count_result_bytes_bucket{{le="4"}}"#), 2.0),
+        (format!(r#"{ns}_count_result_bytes_bucket{{le="16"}}"#), 4.0),
+    ];
+    for (series, value) in &expected {
+        assert_eq!(samples.get(series), Some(value), "{series} in\n{text}");
+    }
+    // Count cannot fail, so it has no error="true" series.
+    assert!(
+        !samples
+            .keys()
+            .any(|s| s.contains(r#"method="count",error="true""#)),
+        "{text}"
+    );
+    let seconds: f64 = samples
+        .iter()
+        .filter(|(s, _)| s.starts_with(&format!("{ns}_request_duration_seconds_sum")))
+        .map(|(_, v)| v)
+        .sum();
+    assert!(
+        seconds > 0.0 && seconds < 1.0,
+        "durations are in seconds: {seconds}"
+    );
+
+    let mut promtool = Command::new(testkit::tools::promtool())
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool runs");
+    promtool
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write");
+    let checked = promtool.wait_with_output().expect("promtool finishes");
+    assert!(
+        checked.status.success(),
+        "promtool check metrics:\n{}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+}
+
+#[tokio::test]
+async fn metrics_answer_get_only() {
+    let (spawned, port) = start(&[], &[]);
+    let response = reqwest::Client::new()
+        .delete(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(response.status(), 405);
+    assert!(
+        response
+            .text()
+            .await
+            .expect("body")
+            .starts_with("{\"error\":")
+    );
+    stop(spawned);
+}

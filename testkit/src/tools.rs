@@ -1,0 +1,36 @@
+//! Tools the tests run beside the binaries, installed by the project's own scripts.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+
+use crate::book::workspace_root;
+
+/// The path of `promtool`, Prometheus's checker for exposition output, installed by
+/// `scripts/install-promtool` on first use (from Debian's `prometheus` package).
+///
+/// Panics with the script's own message when it cannot be installed: a check that cannot run
+/// must fail, not pass.
+pub fn promtool() -> PathBuf {
+    static PATH: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let found = PATH.get_or_init(|| {
+        let script = workspace_root().join("scripts/install-promtool");
+        let output = Command::new(&script)
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+        if !output.status.success() {
+            return Err(format!(
+                "{} failed ({}):\n{}",
+                script.display(),
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+        let path = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+        Ok(PathBuf::from(path))
+    });
+    match found {
+        Ok(path) => path.clone(),
+        Err(problem) => panic!("promtool is not available: {problem}"),
+    }
+}
