@@ -15,6 +15,11 @@
 //! | [`ClientError`] (an upstream call failed) | 502 Bad Gateway |
 //! | [`ClientError::Encode`], [`ClientError::Setup`]: our side of the call failed | 500 Internal Server Error |
 //! | tower's [`Overloaded`](tower::load_shed::error::Overloaded) | 503 Service Unavailable |
+//! | [`RateLimited`](crate::ratelimit::RateLimited): the erroring limiter refused the call | 429 Too Many Requests |
+//! | [`BreakerError`](crate::circuitbreaker::BreakerError): the circuit breaker is open | 503 Service Unavailable |
+//! | [`NoEndpoints`](crate::lb::NoEndpoints): no instance to call | 503 Service Unavailable |
+//! | [`RetryError`](crate::lb::RetryError): every attempt failed | 503 Service Unavailable |
+//! | [`RetryError`](crate::lb::RetryError) whose deadline passed | 504 Gateway Timeout |
 //! | anything else | 500 Internal Server Error |
 //!
 //! The mapping walks the error's [`source`](StdError::source) chain, so an error that wraps one
@@ -150,8 +155,19 @@ fn known_status(error: &(dyn StdError + 'static)) -> Option<StatusCode> {
         Some(StatusCode::SERVICE_UNAVAILABLE)
     } else if error.is::<http_body_util::LengthLimitError>() {
         Some(StatusCode::PAYLOAD_TOO_LARGE)
+    } else if error.is::<crate::ratelimit::RateLimited>() {
+        Some(StatusCode::TOO_MANY_REQUESTS)
+    } else if error.is::<crate::circuitbreaker::BreakerError>()
+        || error.is::<crate::lb::NoEndpoints>()
+    {
+        Some(StatusCode::SERVICE_UNAVAILABLE)
     } else {
-        None
+        error
+            .downcast_ref::<crate::lb::RetryError>()
+            .map(|error| match error.timed_out() {
+                Some(_) => StatusCode::GATEWAY_TIMEOUT,
+                None => StatusCode::SERVICE_UNAVAILABLE,
+            })
     }
 }
 

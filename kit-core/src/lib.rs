@@ -23,16 +23,24 @@
 //! | (left to `net/http`) | [`shutdown`]: graceful shutdown with a drain deadline |
 //! | `log` | [`log`]: logfmt or JSON lines from `tracing` events |
 //! | `metrics`, `metrics/prometheus` | [`metrics`]: counters and histograms for Prometheus |
+//! | `sd` (instancers, endpointers) | [`sd`]: instance sets, one endpoint per instance, a `tower::discover` adapter |
+//! | `sd/lb` (balancers, retry) | [`lb`]: round robin, random, retry with a deadline |
+//! | `circuitbreaker` | [`circuitbreaker`]: gobreaker's state machine as a tower layer |
+//! | `ratelimit` | [`ratelimit`]: erroring and delaying token-bucket limiters |
 //!
 //! Because endpoints are tower services, tower's own middleware (timeouts, concurrency limits,
 //! load shedding) applies to them unchanged.
 
+pub mod circuitbreaker;
 pub mod endpoint;
 pub mod error;
 pub mod json;
+pub mod lb;
 pub mod listen;
 pub mod log;
 pub mod metrics;
+pub mod ratelimit;
+pub mod sd;
 pub mod shutdown;
 pub mod transport;
 

@@ -45,7 +45,8 @@ pub struct CountResponse {
 /// The `uppercase` endpoint of `svc`.
 ///
 /// A business error travels inside the response, in `err`, so the call itself succeeds: that is
-/// what the tutorial's clients expect.
+/// what the tutorial's clients expect. Any other error fails the call, and the transport answers
+/// it with its status.
 pub fn make_uppercase_endpoint<S>(svc: S) -> Endpoint<UppercaseRequest, UppercaseResponse>
 where
     S: StringService + Clone + Send + Sync + 'static,
@@ -53,14 +54,14 @@ where
     endpoint_fn(move |req: UppercaseRequest| {
         let svc = svc.clone();
         async move {
-            let response = match svc.uppercase(&req.s).await {
-                Ok(v) => UppercaseResponse { v, err: None },
-                Err(err) => UppercaseResponse {
+            match svc.uppercase(&req.s).await {
+                Ok(v) => Ok(UppercaseResponse { v, err: None }),
+                Err(err) if err.is_business() => Ok(UppercaseResponse {
                     v: String::new(),
                     err: Some(err.to_string()),
-                },
-            };
-            Ok::<_, Infallible>(response)
+                }),
+                Err(err) => Err(err),
+            }
         }
     })
 }

@@ -26,12 +26,34 @@ pub enum ServiceError {
     /// `uppercase` was given an empty string.
     #[error("Empty string")]
     Empty,
+    /// Another instance answered with a business error, passed on in its own words (a Go kit
+    /// instance says `empty string`).
+    #[error("{0}")]
+    Remote(String),
+    /// The instances this one calls could not answer (stringsvc3's proxy): every attempt
+    /// failed, or time ran out. `status` says how to report it: 503, or 504 for a deadline.
+    #[error("{message}")]
+    Unavailable {
+        /// Why, as the retrying client put it.
+        message: String,
+        /// The HTTP status that describes it.
+        status: StatusCode,
+    },
+}
+
+impl ServiceError {
+    /// Whether this is a business error, reported inside a normal answer, rather than a failure
+    /// to answer at all.
+    pub fn is_business(&self) -> bool {
+        matches!(self, ServiceError::Empty | ServiceError::Remote(_))
+    }
 }
 
 impl StatusCoder for ServiceError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ServiceError::Empty => StatusCode::BAD_REQUEST,
+            ServiceError::Empty | ServiceError::Remote(_) => StatusCode::BAD_REQUEST,
+            ServiceError::Unavailable { status, .. } => *status,
         }
     }
 }

@@ -12,7 +12,7 @@
 //!   background command are compared with everything the service printed by then.
 //! - Ports vary: each port a page names (`localhost:8080`, `--listen :8001`) is mapped to a free
 //!   one for the run and mapped back in the output. A [service](Binary::service) run without
-//!   `--listen` gets `--listen :8080`, its default, so that it listens on this run's stand-in for
+//!   `--listen` (or Go's `-listen=`) gets `--listen :8080`, its default, so that it listens on this run's stand-in for
 //!   port 8080 rather than on the machine's real one.
 //! - A command that exits with a status other than 0 must show it as the last line of its
 //!   output: `[exit status 2]`.
@@ -322,7 +322,7 @@ impl Session {
                 return;
             };
             let mut args = run.args;
-            if binary.service && !args.contains("--listen") {
+            if binary.service && !args.contains("-listen") {
                 args = format!("{args} --listen :8080").trim().to_owned();
             }
             command = format!("exec '{}' {args}", binary.path.display());
@@ -376,9 +376,9 @@ impl Session {
         }
     }
 
-    /// The port a background command listens on: the one after `--listen`.
+    /// The port a background command listens on: the one after `--listen`, or Go's `-listen`.
     fn listen_port(&self, command: &str) -> Option<u16> {
-        let after = command.split("--listen").nth(1)?;
+        let after = command.split("-listen").nth(1)?;
         let value = after
             .trim_start_matches(['=', ' '])
             .split_whitespace()

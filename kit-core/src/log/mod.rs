@@ -19,7 +19,8 @@
 //!
 //! Lines are written by a background thread, so a slow stderr never holds up a request. Its
 //! queue holds [`QUEUE_LINES`] lines; when it is full, further lines are dropped rather than
-//! blocking (counted by [`LogGuard::dropped_lines`]). Dropping the [`LogGuard`] flushes the rest.
+//! blocking (counted by [`LogGuard::dropped_lines`]). Dropping the [`LogGuard`] flushes the rest
+//! and reports on stderr how many lines were dropped.
 //!
 //! `RUST_LOG` filters as usual (`RUST_LOG=warn` keeps warnings and errors only); the default
 //! shows `info` and above.
@@ -181,7 +182,7 @@ impl LoggerBuilder {
         Ok((
             logger,
             LogGuard {
-                _guard: guard,
+                guard: Some(guard),
                 dropped,
             },
         ))
@@ -222,10 +223,20 @@ impl LoggerBuilder {
 }
 
 /// Keeps the background writer of [`LoggerBuilder::to_stderr`] running; dropping it flushes
-/// the lines still queued.
+/// the lines still queued, then says on stderr how many lines were dropped, if any were.
 pub struct LogGuard {
-    _guard: WorkerGuard,
+    guard: Option<WorkerGuard>,
     dropped: ErrorCounter,
+}
+
+impl Drop for LogGuard {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        let dropped = self.dropped_lines();
+        if dropped > 0 {
+            eprintln!("{dropped} log lines were dropped because the log output could not keep up");
+        }
+    }
 }
 
 impl LogGuard {

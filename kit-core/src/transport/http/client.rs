@@ -317,22 +317,22 @@ impl<Req, Resp> Inner<Req, Resp> {
     }
 }
 
-/// The messages of an error's causes, outermost first, without reqwest's own URL-bearing
-/// summary (the error already names the URL).
+/// What went wrong, in a few words: the innermost cause, an I/O error as its kind (`connection
+/// refused`, `connection reset`). reqwest's own summary names the URL, which the error already
+/// does, and its layers' wrappers add nothing a reader can act on.
 fn root_causes(error: &reqwest::Error) -> String {
-    let mut parts: Vec<String> = Vec::new();
+    let mut innermost: Option<&(dyn std::error::Error + 'static)> = None;
     let mut current = error.source();
     while let Some(cause) = current {
-        let text = cause.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
+        innermost = Some(cause);
         current = cause.source();
     }
-    if parts.is_empty() {
-        error.to_string()
-    } else {
-        parts.join(": ")
+    match innermost {
+        Some(cause) => match cause.downcast_ref::<std::io::Error>() {
+            Some(io) if io.kind() != std::io::ErrorKind::Other => io.kind().to_string(),
+            _ => cause.to_string(),
+        },
+        None => error.to_string(),
     }
 }
 

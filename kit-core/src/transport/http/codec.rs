@@ -132,8 +132,9 @@ pub(crate) fn error_response(status: StatusCode, error: &dyn std::fmt::Display) 
     })
 }
 
-/// A JSON response: Go-compatible bytes, a trailing newline, `Content-Type: application/json`.
-pub(crate) fn json_response<T: Serialize + ?Sized>(
+/// A JSON response with `status`: Go-compatible bytes, a trailing newline,
+/// `Content-Type: application/json`. For encoders that choose their own status.
+pub fn json_response<T: Serialize + ?Sized>(
     status: StatusCode,
     value: &T,
 ) -> Result<Response, serde_json::Error> {

@@ -66,7 +66,7 @@ pub use client::{
 };
 pub use codec::{
     BodyLimit, DecodeError, decode_json_request, encode_error, encode_json_response,
-    encode_json_response_or_error, read_body,
+    encode_json_response_or_error, json_response, read_body,
 };
 pub use routing::{method_not_allowed, not_found};
 pub use server::{DEFAULT_BODY_LIMIT, DEFAULT_READ_TIMEOUT, Finished, Panicked, Server};

@@ -1,0 +1,246 @@
+//! Proxying: a service middleware whose `uppercase` is answered by other instances.
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use http::Method;
+use kit_core::circuitbreaker::{CircuitBreakerLayer, Settings};
+use kit_core::endpoint::{Endpoint, EndpointExt, ServiceBuilder};
+use kit_core::lb::{RoundRobin, retry};
+use kit_core::log::Logger;
+use kit_core::ratelimit::{ErroringLimiterLayer, Limiter};
+use kit_core::sd::{Endpointer, FixedInstancer};
+use kit_core::transport::http::{Client, decode_json_response, encode_json_request};
+use reqwest::Url;
+use stringsvc1::endpoint::{UppercaseRequest, UppercaseResponse};
+use stringsvc1::service::{ServiceError, StringService};
+
+/// The uppercase endpoint of a remote instance, or of all of them behind a balancer.
+pub type UppercaseEndpoint = Endpoint<UppercaseRequest, UppercaseResponse>;
+
+// ANCHOR: options
+/// How the proxy treats the instances it calls.
+#[derive(Debug, Clone)]
+pub struct ProxyOptions {
+    /// Requests per second each instance may receive (the limiter's refill).
+    pub rate: NonZeroU32,
+    /// Requests each instance may receive at once before the rate applies.
+    pub burst: NonZeroU32,
+    /// Attempts per call, on successive instances, the first included.
+    pub max_attempts: usize,
+    /// How long all the attempts of one call may take together.
+    pub retry_timeout: Duration,
+    /// Each instance's circuit breaker (gobreaker's defaults: opens after more than 5
+    /// consecutive failures, for 60 seconds).
+    pub breaker: Settings,
+}
+
+impl Default for ProxyOptions {
+    fn default() -> Self {
+        ProxyOptions {
+            rate: NonZeroU32::new(100).unwrap_or(NonZeroU32::MIN),
+            burst: NonZeroU32::new(100).unwrap_or(NonZeroU32::MIN),
+            max_attempts: 3,
+            retry_timeout: Duration::from_millis(250),
+            breaker: Settings::default(),
+        }
+    }
+}
+// ANCHOR_END: options
+
+/// An instance in `--proxy` that is not a usable URL.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid instance {instance:?}: {reason}")]
+pub struct InstanceError {
+    /// The instance as given.
+    pub instance: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+// ANCHOR: url
+/// The URL of an instance's `uppercase`, as Go kit's stringsvc3 builds it: `http://` is added
+/// when the instance has no scheme, and `/uppercase` when it has no path.
+pub fn instance_url(instance: &str) -> Result<Url, InstanceError> {
+    let error = |reason: String| InstanceError {
+        instance: instance.to_owned(),
+        reason,
+    };
+    if let Some((scheme, _)) = instance.split_once("://")
+        && !matches!(scheme, "http" | "https")
+    {
+        return Err(error(format!("scheme {scheme} is not http or https")));
+    }
+    let with_scheme = if instance.starts_with("http") {
+        instance.to_owned()
+    } else {
+        format!("http://{instance}")
+    };
+    let mut url = Url::parse(&with_scheme).map_err(|e| error(e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(error(format!(
+            "scheme {} is not http or https",
+            url.scheme()
+        )));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(error("no host".into()));
+    }
+    if url.path().is_empty() || url.path() == "/" {
+        url.set_path("/uppercase");
+    }
+    Ok(url)
+}
+// ANCHOR_END: url
+
+/// The client endpoint of one instance: `GET` with a JSON body, as Go kit's proxy calls, so
+/// that Go kit instances and ours both answer it.
+pub fn http_client(url: Url, http: reqwest::Client) -> UppercaseEndpoint {
+    Client::new(
+        Method::GET,
+        url,
+        encode_json_request,
+        decode_json_response::<UppercaseResponse>,
+    )
+    .http_client(http)
+    .endpoint()
+}
+
+// ANCHOR: instance
+/// One instance's chain: its rate limiter, then its circuit breaker, then `client`. The limiter
+/// is outside the breaker, so its refusals do not count as the instance's failures.
+pub fn instance_endpoint(client: UppercaseEndpoint, options: &ProxyOptions) -> UppercaseEndpoint {
+    let limiter = Limiter::new(options.rate, options.burst);
+    let service = ServiceBuilder::new()
+        .layer(ErroringLimiterLayer::new(limiter))
+        .layer(CircuitBreakerLayer::new(options.breaker.clone()))
+        .service(client);
+    Endpoint::new(service)
+}
+// ANCHOR_END: instance
+
+// ANCHOR: proxy
+/// The proxy's `uppercase` endpoint: the instances, each behind [`instance_endpoint`], taken
+/// round robin, with retries. `client` makes each instance's client endpoint from its URL
+/// ([`http_client`] in the service; something else in tests).
+pub fn proxy_endpoint<C>(
+    instances: &[String],
+    options: &ProxyOptions,
+    client: C,
+) -> Result<UppercaseEndpoint, InstanceError>
+where
+    C: Fn(Url) -> UppercaseEndpoint + Send + Sync + 'static,
+{
+    let urls: Vec<Url> = instances
+        .iter()
+        .map(|i| instance_url(i))
+        .collect::<Result<_, _>>()?;
+    let instancer = FixedInstancer::new(urls.iter().map(Url::to_string));
+    let per_instance = options.clone();
+    let endpointer = Endpointer::new(&instancer, move |instance: &str| {
+        let url = instance_url(instance)?;
+        Ok::<_, InstanceError>(instance_endpoint(client(url), &per_instance))
+    });
+    let balancer = RoundRobin::new(endpointer);
+    Ok(retry(options.max_attempts, options.retry_timeout, balancer))
+}
+// ANCHOR_END: proxy
+
+// ANCHOR: middleware
+/// A `StringService` whose `uppercase` goes to other instances; `count` stays local.
+#[derive(Debug, Clone)]
+pub struct ProxyingMiddleware<S> {
+    /// The remote instances' `uppercase`, or `None` to call `next` (no `--proxy`).
+    pub uppercase: Option<UppercaseEndpoint>,
+    /// The local service.
+    pub next: S,
+}
+
+impl<S: StringService + Sync> StringService for ProxyingMiddleware<S> {
+    async fn uppercase(&self, s: &str) -> Result<String, ServiceError> {
+        let Some(uppercase) = &self.uppercase else {
+            return self.next.uppercase(s).await;
+        };
+        let request = UppercaseRequest { s: s.to_owned() };
+        match uppercase.invoke(request).await {
+            Ok(UppercaseResponse { v, err: None }) => Ok(v),
+            // The instance's business error, passed on as it was worded.
+            Ok(UppercaseResponse { err: Some(err), .. }) if err == "Empty string" => {
+                Err(ServiceError::Empty)
+            }
+            Ok(UppercaseResponse { err: Some(err), .. }) => Err(ServiceError::Remote(err)),
+            Err(err) => Err(ServiceError::Unavailable {
+                message: err.to_string(),
+                status: kit_core::error::status_code(err.as_ref()),
+            }),
+        }
+    }
+
+    async fn count(&self, s: &str) -> usize {
+        self.next.count(s).await
+    }
+}
+// ANCHOR_END: middleware
+
+// ANCHOR: constructor
+/// Go kit's `proxyingMiddleware(ctx, instances, logger)`: logs where `uppercase` goes
+/// (`proxy_to=none`, or the instances) and returns the middleware to wrap the service in.
+pub fn proxying_middleware<S>(
+    instances: &[String],
+    options: &ProxyOptions,
+    logger: &Logger,
+) -> Result<impl FnOnce(S) -> ProxyingMiddleware<S>, InstanceError> {
+    // Refuse a bad instance before saying anything about where calls go.
+    for instance in instances {
+        instance_url(instance)?;
+    }
+    let uppercase = if instances.is_empty() {
+        logger.in_scope(|| tracing::info!(proxy_to = "none"));
+        None
+    } else {
+        let proxy_to = format!("[{}]", instances.join(" "));
+        logger.in_scope(|| tracing::info!(proxy_to = proxy_to.as_str()));
+        // One connection pool for every instance; never through a proxy from the environment,
+        // since instances are addressed directly.
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .map_err(|e| InstanceError {
+                instance: instances.join(","),
+                reason: e.to_string(),
+            })?;
+        Some(proxy_endpoint(instances, options, move |url| {
+            http_client(url, http.clone())
+        })?)
+    };
+    Ok(move |next| ProxyingMiddleware { uppercase, next })
+}
+// ANCHOR_END: constructor
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instance_urls_are_completed_like_go_kit() {
+        let url = |i: &str| instance_url(i).map(|u| u.to_string());
+        assert_eq!(
+            url("localhost:8001").as_deref(),
+            Ok("http://localhost:8001/uppercase")
+        );
+        assert_eq!(
+            url("http://10.0.0.1:8001").as_deref(),
+            Ok("http://10.0.0.1:8001/uppercase")
+        );
+        assert_eq!(
+            url("https://example.com/v2/upper").as_deref(),
+            Ok("https://example.com/v2/upper")
+        );
+        assert!(url("localhost:notaport").is_err());
+        assert!(url("").is_err());
+        assert_eq!(
+            instance_url("ftp://x").expect_err("not http").to_string(),
+            "invalid instance \"ftp://x\": scheme ftp is not http or https"
+        );
+    }
+}

@@ -1,0 +1,446 @@
+//! The tutorial's fleet as users run it: real `stringsvc3` processes on 127.0.0.1, a proxy in
+//! front of instances, driven over HTTP.
+
+use std::net::TcpListener as StdListener;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use regex::Regex;
+use testkit::process::{PATIENCE, Spawned, free_port};
+
+const BIN: &str = env!("CARGO_BIN_EXE_stringsvc3");
+
+/// A running `stringsvc3` and its port.
+struct Svc {
+    process: Spawned,
+    port: u16,
+}
+
+impl Svc {
+    /// Starts `stringsvc3 -listen=127.0.0.1:PORT ARGS...`, as the tutorial spells its flags.
+    fn start(args: &[&str]) -> Svc {
+        let port = free_port();
+        let mut command = Command::new(BIN);
+        command
+            .arg(format!("-listen=127.0.0.1:{port}"))
+            .args(args)
+            .env_remove("RUST_LOG");
+        let mut process = Spawned::start(command).expect("starts");
+        process.wait_for_port(port).expect("listens");
+        Svc { process, port }
+    }
+
+    fn proxy(instances: &[&Svc], args: &[&str]) -> Svc {
+        let list: Vec<String> = instances
+            .iter()
+            .map(|i| format!("localhost:{}", i.port))
+            .collect();
+        let proxy = format!("-proxy={}", list.join(","));
+        let mut all = vec![proxy.as_str()];
+        all.extend_from_slice(args);
+        Svc::start(&all)
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Stops it with SIGTERM and returns what it printed; it must exit 0.
+    fn stop(mut self) -> String {
+        let status = self.process.terminate().expect("stops");
+        assert!(
+            status.success(),
+            "exit {status}:\n{}",
+            self.process.output()
+        );
+        self.process.output()
+    }
+}
+
+async fn uppercase(client: &reqwest::Client, svc: &Svc, s: &str) -> (u16, String) {
+    let response = client
+        .post(svc.url("/uppercase"))
+        .body(format!(r#"{{"s":"{s}"}}"#))
+        .send()
+        .await
+        .expect("an answer");
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("a body"))
+}
+
+#[tokio::test]
+async fn foo_bar_baz_land_on_the_first_second_and_third_instance() {
+    let instances = [Svc::start(&[]), Svc::start(&[]), Svc::start(&[])];
+    let proxy = Svc::proxy(&instances.iter().collect::<Vec<_>>(), &[]);
+    let client = reqwest::Client::new();
+    for s in ["foo", "bar", "baz"] {
+        let answer = uppercase(&client, &proxy, s).await;
+        assert_eq!(
+            answer,
+            (
+                200,
+                format!("{{\"v\":\"{}\",\"err\":null}}\n", s.to_uppercase())
+            )
+        );
+    }
+    let proxy_port = proxy.port;
+    let ports: Vec<u16> = instances.iter().map(|i| i.port).collect();
+    let proxy_log = proxy.stop();
+    let logs: Vec<String> = instances.into_iter().map(Svc::stop).collect();
+    for (log, s) in logs.iter().zip(["foo", "bar", "baz"]) {
+        let calls: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("method=uppercase"))
+            .collect();
+        assert_eq!(calls.len(), 1, "{log}");
+        assert!(calls[0].contains(&format!("input={s} ")), "{log}");
+    }
+
+    let listen = format!("listen=127.0.0.1:{proxy_port}");
+    let expected = [
+        format!(
+            r#"^{listen} caller=proxying\.rs:\d+ proxy_to="\[localhost:{} localhost:{} localhost:{}\]"$"#,
+            ports[0], ports[1], ports[2]
+        ),
+        format!(r"^{listen} caller=main\.rs:\d+ msg=HTTP addr=127\.0\.0\.1:{proxy_port}$"),
+        format!(
+            r#"^{listen} caller=logging\.rs:\d+ method=uppercase input=foo output=FOO err=null took=\d+(\.\d+)?(µs|ms)$"#
+        ),
+    ];
+    let lines: Vec<&str> = proxy_log.lines().collect();
+    for (line, pattern) in lines.iter().zip(&expected) {
+        assert!(
+            Regex::new(pattern).expect("pattern").is_match(line),
+            "{line:?} !~ {pattern}"
+        );
+    }
+    assert_eq!(lines.len(), 5, "{proxy_log}");
+    let instance_start =
+        Regex::new(r"^listen=127\.0\.0\.1:\d+ caller=proxying\.rs:\d+ proxy_to=none$")
+            .expect("pattern");
+    for log in &logs {
+        assert!(
+            instance_start.is_match(log.lines().next().unwrap_or("")),
+            "{log}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn killing_an_instance_under_load_fails_no_request() {
+    let unlimited = ["--rate", "100000", "--burst", "100000"];
+    let mut instances = vec![
+        Svc::start(&unlimited),
+        Svc::start(&unlimited),
+        Svc::start(&unlimited),
+    ];
+    let proxy = Svc::proxy(&instances.iter().collect::<Vec<_>>(), &unlimited);
+    let client = reqwest::Client::new();
+    let url = proxy.url("/uppercase");
+
+    // 8 clients, 60 requests each; the second instance is killed once 80 have been answered.
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut clients = Vec::new();
+    for c in 0..8 {
+        let (client, url, answered) = (client.clone(), url.clone(), answered.clone());
+        clients.push(tokio::spawn(async move {
+            let mut failures = Vec::new();
+            for n in 0..60 {
+                let s = format!("c{c}n{n}");
+                let response = client
+                    .post(&url)
+                    .body(format!(r#"{{"s":"{s}"}}"#))
+                    .send()
+                    .await;
+                match response {
+                    Ok(r) if r.status() == 200 => {
+                        let body = r.text().await.unwrap_or_default();
+                        let expected = format!("{{\"v\":\"{}\",\"err\":null}}\n", s.to_uppercase());
+                        if body != expected {
+                            failures.push(body);
+                        }
+                    }
+                    Ok(r) => failures.push(format!(
+                        "{}: {}",
+                        r.status(),
+                        r.text().await.unwrap_or_default()
+                    )),
+                    Err(e) => failures.push(e.to_string()),
+                }
+                answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            failures
+        }));
+    }
+    let deadline = Instant::now() + PATIENCE;
+    while answered.load(std::sync::atomic::Ordering::SeqCst) < 80 {
+        assert!(Instant::now() < deadline, "the load did not get going");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let victim = instances.remove(1);
+    victim.process.signal(Signal::SIGKILL).expect("killed");
+    let mut failures = Vec::new();
+    for client in clients {
+        failures.extend(client.await.expect("client task"));
+    }
+    assert_eq!(answered.load(std::sync::atomic::Ordering::SeqCst), 480);
+    assert!(
+        failures.is_empty(),
+        "{} failed: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
+    proxy.stop();
+    for instance in instances {
+        instance.stop();
+    }
+}
+
+#[tokio::test]
+async fn with_every_instance_down_the_proxy_answers_503_and_its_breakers_open() {
+    let dead: Vec<u16> = vec![free_port(), free_port()];
+    let proxy = Svc::start(&[&format!(
+        "-proxy=127.0.0.1:{},127.0.0.1:{}",
+        dead[0], dead[1]
+    )]);
+    let client = reqwest::Client::new();
+    for _ in 0..4 {
+        let started = Instant::now();
+        let (status, body) = uppercase(&client, &proxy, "foo").await;
+        // A guard against hangs, not a measurement: refused connections fail at once, and the
+        // retries stop at 250ms whatever happens.
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(status, 503, "{body}");
+        let answer: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        assert_eq!(answer["v"], "");
+        let err = answer["err"].as_str().expect("err is a string");
+        assert!(err.contains("(previously: "), "{err}");
+        assert!(err.contains(&format!("127.0.0.1:{}", dead[0])), "{err}");
+        assert!(err.contains(&format!("127.0.0.1:{}", dead[1])), "{err}");
+    }
+    // 12 attempts, 6 per instance: both breakers are open now, and calls fail fast.
+    let (status, body) = uppercase(&client, &proxy, "foo").await;
+    assert_eq!(status, 503);
+    assert_eq!(
+        body,
+        "{\"v\":\"\",\"err\":\"circuit breaker is open (previously: circuit breaker is open; circuit breaker is open)\"}\n"
+    );
+    // Count does not depend on the instances.
+    let count = client
+        .post(proxy.url("/count"))
+        .body(r#"{"s":"abc"}"#)
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(count.text().await.expect("body"), "{\"v\":3}\n");
+    let log = proxy.stop();
+    assert!(
+        log.contains("err=\"circuit breaker is open (previously:"),
+        "{log}"
+    );
+}
+
+#[tokio::test]
+async fn a_stalled_instance_gives_504_when_the_retry_deadline_passes() {
+    // Accepts connections and never answers.
+    let stalled = StdListener::bind("127.0.0.1:0").expect("bind");
+    let port = stalled.local_addr().expect("addr").port();
+    let proxy = Svc::start(&[&format!("-proxy=127.0.0.1:{port}")]);
+    let started = Instant::now();
+    let (status, body) = uppercase(&reqwest::Client::new(), &proxy, "foo").await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(status, 504);
+    assert_eq!(
+        body,
+        "{\"v\":\"\",\"err\":\"retry deadline of 250ms exceeded\"}\n"
+    );
+    proxy.stop();
+    drop(stalled);
+}
+
+#[tokio::test]
+async fn an_empty_string_comes_back_as_the_business_error_without_a_retry() {
+    let instances = [Svc::start(&[]), Svc::start(&[])];
+    let proxy = Svc::proxy(&instances.iter().collect::<Vec<_>>(), &[]);
+    let answer = uppercase(&reqwest::Client::new(), &proxy, "").await;
+    assert_eq!(
+        answer,
+        (200, "{\"v\":\"\",\"err\":\"Empty string\"}\n".to_owned())
+    );
+    proxy.stop();
+    let calls: usize = instances
+        .into_iter()
+        .map(|i| {
+            i.stop()
+                .lines()
+                .filter(|l| l.contains("method=uppercase"))
+                .count()
+        })
+        .sum();
+    assert_eq!(calls, 1);
+}
+
+/// A stand-in for Go kit's stringsvc: answers `GET` with a JSON body only, as `{"v":"FOO"}`
+/// (no `err` unless there is one, `empty string` in lower case, no `Content-Type`).
+async fn go_kit_instance() -> u16 {
+    use axum::body::Bytes;
+    use axum::routing::any;
+    let app = axum::Router::new().route(
+        "/uppercase",
+        any(|method: http::Method, body: Bytes| async move {
+            assert_eq!(method, http::Method::GET, "Go kit's proxy sends GET");
+            let request: serde_json::Value = serde_json::from_slice(&body).expect("a JSON body");
+            let s = request["s"].as_str().unwrap_or_default();
+            let body = if s.is_empty() {
+                "{\"v\":\"\",\"err\":\"empty string\"}\n".to_owned()
+            } else {
+                format!("{{\"v\":\"{}\"}}\n", s.to_uppercase())
+            };
+            axum::response::Response::new(axum::body::Body::from(body))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    port
+}
+
+#[tokio::test]
+async fn our_proxy_calls_go_kit_instances() {
+    let go = go_kit_instance().await;
+    let proxy = Svc::start(&[&format!("-proxy=127.0.0.1:{go}")]);
+    let client = reqwest::Client::new();
+    assert_eq!(
+        uppercase(&client, &proxy, "foo").await,
+        (200, "{\"v\":\"FOO\",\"err\":null}\n".to_owned())
+    );
+    assert_eq!(
+        uppercase(&client, &proxy, "").await,
+        (200, "{\"v\":\"\",\"err\":\"empty string\"}\n".to_owned())
+    );
+    proxy.stop();
+}
+
+#[tokio::test]
+async fn go_kit_proxies_can_call_our_instances() {
+    let instance = Svc::start(&[]);
+    // What Go kit's stringsvc3 sends: GET, a JSON body ending in a newline, no Content-Type.
+    let response = reqwest::Client::new()
+        .get(instance.url("/uppercase"))
+        .body("{\"s\":\"foo\"}\n")
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(response.status(), 200);
+    let answer: serde_json::Value =
+        serde_json::from_str(&response.text().await.expect("body")).expect("JSON");
+    // Go decodes `err: null` into its empty string: no error.
+    assert_eq!(answer, serde_json::json!({"v": "FOO", "err": null}));
+    instance.stop();
+}
+
+#[test]
+fn bad_proxy_instances_are_refused_in_one_line() {
+    let output = Command::new(BIN)
+        .args(["-listen=127.0.0.1:0", "-proxy=localhost:8001,ftp://x"])
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let last = stderr.lines().last().unwrap_or_default();
+    assert_eq!(
+        last,
+        "error: --proxy: invalid instance \"ftp://x\": scheme ftp is not http or https"
+    );
+}
+
+#[test]
+fn help_explains_every_flag() {
+    let output = Command::new(BIN).arg("--help").output().expect("runs");
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for flag in [
+        "--listen",
+        "--proxy",
+        "--rate",
+        "--burst",
+        "--max-attempts",
+        "--retry-timeout",
+        "--log-format",
+        "--drain-timeout",
+        "-listen=:8001",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from\n{help}");
+    }
+}
+
+/// Three consecutive free ports, for the fleet script's instances.
+fn three_free_ports() -> u16 {
+    for _ in 0..100 {
+        let first = free_port();
+        if first < u16::MAX - 2
+            && (1..3).all(|n| StdListener::bind(("127.0.0.1", first + n)).is_ok())
+        {
+            return first;
+        }
+    }
+    panic!("no three consecutive free ports");
+}
+
+#[tokio::test]
+async fn the_fleet_script_starts_three_instances_and_a_proxy() {
+    let script = testkit::book::workspace_root().join("scripts/stringsvc3-fleet");
+    let (proxy_port, first) = (free_port(), three_free_ports());
+    let mut command = Command::new(script);
+    command
+        .args([proxy_port.to_string(), first.to_string()])
+        .env("STRINGSVC3", BIN)
+        .env_remove("RUST_LOG");
+    let mut fleet = Spawned::start(command).expect("the script starts");
+    for port in [proxy_port, first, first + 1, first + 2] {
+        fleet.wait_for_port(port).expect("listens");
+    }
+    let client = reqwest::Client::new();
+    for s in ["foo", "bar", "baz"] {
+        let body = client
+            .post(format!("http://127.0.0.1:{proxy_port}/uppercase"))
+            .body(format!(r#"{{"s":"{s}"}}"#))
+            .send()
+            .await
+            .expect("an answer")
+            .text()
+            .await
+            .expect("body");
+        assert_eq!(
+            body,
+            format!("{{\"v\":\"{}\",\"err\":null}}\n", s.to_uppercase())
+        );
+    }
+    let status = fleet.terminate().expect("stops");
+    let output = fleet.output();
+    assert!(status.success(), "{status}: {output}");
+    for port in [first, first + 1, first + 2] {
+        assert!(
+            output.contains(&format!("listen=:{port} caller=logging.rs")),
+            "instance :{port} answered nothing:\n{output}"
+        );
+    }
+    // Every process stopped with the script.
+    for port in [proxy_port, first, first + 1, first + 2] {
+        assert!(
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+            "{port} still open"
+        );
+    }
+}

@@ -1,0 +1,224 @@
+//! The proxy's endpoint with in-process instances, so that time is under the test's control:
+//! retries, circuit breakers and rate limits as the proxy composes them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http::StatusCode;
+use kit_core::BoxError;
+use kit_core::endpoint::{EndpointExt, endpoint_fn};
+use reqwest::Url;
+use stringsvc1::endpoint::{UppercaseRequest, UppercaseResponse};
+use stringsvc1::service::{BasicStringService, ServiceError, StringService};
+use stringsvc3::proxying::{ProxyOptions, ProxyingMiddleware, UppercaseEndpoint, proxy_endpoint};
+
+/// Instances living in the test: each can be taken down (its calls then fail as a refused
+/// connection would), and every call is counted.
+#[derive(Clone, Default)]
+struct Fleet {
+    down: Arc<Mutex<BTreeSet<String>>>,
+    calls: Arc<Mutex<BTreeMap<String, usize>>>,
+}
+
+impl Fleet {
+    fn client(&self) -> impl Fn(Url) -> UppercaseEndpoint + Send + Sync + 'static {
+        let fleet = self.clone();
+        move |url: Url| {
+            let fleet = fleet.clone();
+            let host = url.authority().to_owned();
+            endpoint_fn(move |req: UppercaseRequest| {
+                let fleet = fleet.clone();
+                let host = host.clone();
+                async move {
+                    *fleet
+                        .calls
+                        .lock()
+                        .expect("lock")
+                        .entry(host.clone())
+                        .or_default() += 1;
+                    if fleet.down.lock().expect("lock").contains(&host) {
+                        return Err(BoxError::from(format!("{host}: connection refused")));
+                    }
+                    let answer = match BasicStringService.uppercase(&req.s).await {
+                        Ok(v) => UppercaseResponse { v, err: None },
+                        Err(err) => UppercaseResponse {
+                            v: String::new(),
+                            err: Some(err.to_string()),
+                        },
+                    };
+                    Ok(answer)
+                }
+            })
+        }
+    }
+
+    fn set_down(&self, hosts: &[&str]) {
+        *self.down.lock().expect("lock") = hosts.iter().map(|h| (*h).to_owned()).collect();
+    }
+
+    fn calls(&self) -> usize {
+        self.calls.lock().expect("lock").values().sum()
+    }
+
+    fn calls_to(&self, host: &str) -> usize {
+        self.calls
+            .lock()
+            .expect("lock")
+            .get(host)
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+const INSTANCES: [&str; 3] = ["a:8001", "b:8002", "c:8003"];
+
+fn proxy(fleet: &Fleet, options: &ProxyOptions) -> ProxyingMiddleware<BasicStringService> {
+    let instances: Vec<String> = INSTANCES.iter().map(|i| (*i).to_owned()).collect();
+    let uppercase = proxy_endpoint(&instances, options, fleet.client()).expect("valid instances");
+    ProxyingMiddleware {
+        uppercase: Some(uppercase),
+        next: BasicStringService,
+    }
+}
+
+fn unavailable(result: Result<String, ServiceError>) -> (String, StatusCode) {
+    match result {
+        Err(ServiceError::Unavailable { message, status }) => (message, status),
+        other => panic!("expected the proxy to be unavailable, got {other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn calls_go_round_robin_and_count_stays_local() {
+    let fleet = Fleet::default();
+    let svc = proxy(&fleet, &ProxyOptions::default());
+    for s in ["foo", "bar", "baz"] {
+        assert_eq!(svc.uppercase(s).await, Ok(s.to_uppercase()));
+    }
+    for host in INSTANCES {
+        assert_eq!(fleet.calls_to(host), 1, "{host}");
+    }
+    assert_eq!(svc.count("hello").await, 5);
+    assert_eq!(fleet.calls(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dead_instance_is_skipped_by_the_retry() {
+    let fleet = Fleet::default();
+    fleet.set_down(&["b:8002"]);
+    let svc = proxy(&fleet, &ProxyOptions::default());
+    for n in 0..30 {
+        assert_eq!(svc.uppercase(&format!("x{n}")).await, Ok(format!("X{n}")));
+    }
+    // b failed 6 times in a row, then its breaker opened and it was no longer called.
+    assert_eq!(fleet.calls_to("b:8002"), 6);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_empty_string_is_a_business_error_and_is_not_retried() {
+    let fleet = Fleet::default();
+    let svc = proxy(&fleet, &ProxyOptions::default());
+    assert_eq!(svc.uppercase("").await, Err(ServiceError::Empty));
+    assert_eq!(fleet.calls(), 1);
+    // Nor does it count against the instance's breaker: seven in a row leave it closed.
+    for _ in 0..7 {
+        assert_eq!(svc.uppercase("").await, Err(ServiceError::Empty));
+    }
+    assert_eq!(fleet.calls(), 8);
+    assert_eq!(svc.uppercase("ok").await, Ok("OK".to_owned()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn when_all_are_down_the_breakers_open_then_close_after_a_trial() {
+    let fleet = Fleet::default();
+    fleet.set_down(&INSTANCES);
+    let svc = proxy(&fleet, &ProxyOptions::default());
+
+    // Each call makes 3 attempts; after 6 calls every instance has failed 6 times in a row.
+    let (message, status) = unavailable(svc.uppercase("foo").await);
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        message,
+        "c:8003: connection refused \
+         (previously: a:8001: connection refused; b:8002: connection refused)"
+    );
+    for _ in 0..5 {
+        unavailable(svc.uppercase("foo").await);
+    }
+    assert_eq!(fleet.calls(), 18);
+
+    // Now the breakers are open: calls fail at once, without reaching the instances.
+    let (message, status) = unavailable(svc.uppercase("foo").await);
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        message,
+        "circuit breaker is open (previously: circuit breaker is open; circuit breaker is open)"
+    );
+    assert_eq!(fleet.calls(), 18);
+
+    // After the open period, with the instances back, a trial request closes each breaker.
+    fleet.set_down(&[]);
+    tokio::time::advance(Duration::from_secs(60)).await;
+    for s in ["foo", "bar", "baz", "qux"] {
+        assert_eq!(svc.uppercase(s).await, Ok(s.to_uppercase()));
+    }
+    assert_eq!(fleet.calls(), 22);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_fleet_times_out_with_504() {
+    let options = ProxyOptions::default();
+    let instances = vec!["slow:1".to_owned()];
+    let uppercase = proxy_endpoint(&instances, &options, |_url| {
+        endpoint_fn(|_: UppercaseRequest| async {
+            std::future::pending::<()>().await;
+            Ok::<_, BoxError>(UppercaseResponse::default())
+        })
+    })
+    .expect("valid");
+    let svc = ProxyingMiddleware {
+        uppercase: Some(uppercase),
+        next: BasicStringService,
+    };
+    let started = tokio::time::Instant::now();
+    let (message, status) = unavailable(svc.uppercase("foo").await);
+    assert_eq!(started.elapsed(), Duration::from_millis(250));
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(message, "retry deadline of 250ms exceeded");
+}
+
+#[tokio::test(start_paused = true)]
+async fn more_than_the_burst_on_one_instance_is_refused() {
+    let fleet = Fleet::default();
+    let options = ProxyOptions {
+        rate: NonZeroU32::new(1).expect("nonzero"),
+        burst: NonZeroU32::new(5).expect("nonzero"),
+        max_attempts: 1,
+        ..ProxyOptions::default()
+    };
+    let instances = vec!["a:8001".to_owned()];
+    let uppercase = proxy_endpoint(&instances, &options, fleet.client()).expect("valid");
+    let mut refused = 0;
+    let mut answered = 0;
+    for _ in 0..8 {
+        match uppercase.invoke(UppercaseRequest { s: "x".into() }).await {
+            Ok(_) => answered += 1,
+            Err(err) => {
+                assert_eq!(err.to_string(), "rate limit exceeded");
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!((answered, refused), (5, 3));
+    // Refusals happen before the instance is called, and do not trip its breaker.
+    assert_eq!(fleet.calls(), 5);
+    tokio::time::advance(Duration::from_secs(1)).await;
+    assert!(
+        uppercase
+            .invoke(UppercaseRequest { s: "x".into() })
+            .await
+            .is_ok()
+    );
+}
