@@ -59,6 +59,7 @@
 
 use std::error::Error as StdError;
 use std::future::Future;
+use std::sync::Arc;
 
 use tower::util::{BoxCloneSyncService, BoxCloneSyncServiceLayer, Oneshot};
 
@@ -94,7 +95,10 @@ where
     Req: 'static,
     Resp: 'static,
 {
-    Endpoint::new(tower::service_fn(f).map_err(Into::into))
+    // Cloning an endpoint (which `invoke` does for every call) then costs a reference count,
+    // not a copy of everything the closure captured.
+    let f = Arc::new(f);
+    Endpoint::new(tower::service_fn(move |req| f(req)).map_err(Into::into))
 }
 
 /// Builds a middleware from an async closure that receives the next endpoint and the request.
@@ -109,8 +113,13 @@ where
     Resp: Send + 'static,
 {
     Middleware::new(tower::layer::layer_fn(move |next: Endpoint<Req, Resp>| {
-        let f = f.clone();
-        tower::service_fn(move |req| f(next.clone(), req))
+        // Shared, so that cloning the middleware's endpoint (once per call) does not clone the
+        // whole chain inside it, layer by layer.
+        let shared = Arc::new((f.clone(), next));
+        tower::service_fn(move |req| {
+            let (f, next) = &*shared;
+            f(next.clone(), req)
+        })
     }))
 }
 

@@ -136,7 +136,7 @@ async fn main() -> ExitCode {
         },
     };
     let app = transport::app(svc).merge(registry.router());
-    tokio::spawn(registry.upkeep(Duration::from_secs(1)));
+    tokio::spawn(registry.upkeep(Duration::from_millis(250)));
     // ANCHOR_END: wiring
 
     serve_until_signal("stringsvc3", &args.serve, app, |addr| {

@@ -1,0 +1,330 @@
+#!/usr/bin/env python3
+"""The load benchmark: every service of the tutorial under the same HTTP load, against a bare
+axum handler doing the same JSON work, the ceiling that kit-core's cost is measured against.
+
+It builds the release binaries, starts each scenario's servers on 127.0.0.1, drives them with
+wrk (installed from Debian's packages if missing) for a fixed time and number of connections,
+and reports requests/s, latency percentiles, non-2xx answers, in-band errors ("err" in the
+body) and each server's peak RSS. Scenarios are run several times, interleaved, and the median
+is reported with the spread (min to max). Servers run on CPU 0 and wrk on CPU 1 (taskset) when
+the machine has two CPUs or more.
+
+Usage: scripts/loadbench [--duration 10] [--connections 64] [--runs 3] [--quick]
+Results: a table on stdout, and JSON in target/bench/load.json.
+"""
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+RELEASE = TARGET / "release"
+WRK_SCRIPT = ROOT / "loadbench" / "wrk" / "uppercase.lua"
+PATIENCE = 30.0
+UNLIMITED = ["--rate", "1000000", "--burst", "1000000"]
+
+TARGETS = {
+    "stringsvc1 / bare axum (requests/s)": 0.90,
+    "stringsvc2 / stringsvc1 (requests/s)": 0.85,
+    "stringsvc1 / bare axum (requests per CPU second)": 0.90,
+    "stringsvc2 / stringsvc1 (requests per CPU second)": 0.85,
+    "proxy hop at half saturation (p50, ms)": 0.3,
+    "peak RSS of any service (MiB)": 6.0,
+}
+
+
+def log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+def ensure_wrk():
+    if shutil.which("wrk"):
+        return
+    log("wrk is missing: installing Debian's package")
+    prefix = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    subprocess.run(prefix + ["apt-get", "install", "-y", "-qq", "wrk"], check=False,
+                   stdout=subprocess.DEVNULL)
+    if not shutil.which("wrk"):
+        subprocess.run(prefix + ["apt-get", "update", "-qq"], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(prefix + ["apt-get", "install", "-y", "-qq", "wrk"], check=True,
+                       stdout=subprocess.DEVNULL)
+
+
+def build():
+    log("building release binaries")
+    subprocess.run(
+        ["cargo", "build", "--release", "--quiet", "-p", "stringsvc1", "-p", "stringsvc2",
+         "-p", "stringsvc3", "-p", "loadbench"],
+        cwd=ROOT, check=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpus():
+    """CPU lists for the servers and for wrk: apart when there are two CPUs or more."""
+    try:
+        available = sorted(os.sched_getaffinity(0))
+    except AttributeError:
+        available = list(range(os.cpu_count() or 1))
+    if len(available) >= 2 and shutil.which("taskset"):
+        return str(available[0]), str(available[1])
+    return None, None
+
+
+SERVER_CPUS, LOAD_CPUS = cpus()
+
+
+def pinned(cpu_list, command):
+    return (["taskset", "-c", cpu_list] + command) if cpu_list else command
+
+
+class Server:
+    def __init__(self, name, command, log_path):
+        self.name = name
+        self.port = None
+        self.log = open(log_path, "wb")
+        self.process = subprocess.Popen(pinned(SERVER_CPUS, command), stdin=subprocess.DEVNULL,
+                                        stdout=self.log, stderr=self.log)
+
+    def wait_for(self, port):
+        deadline = time.monotonic() + PATIENCE
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.process.returncode}")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                self.port = port
+                return self
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError(f"{self.name} did not listen on {port}")
+
+    def cpu_seconds(self):
+        """User and system CPU time the process has used so far."""
+        with open(f"/proc/{self.process.pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def peak_rss_mib(self):
+        """The most memory the process has held resident (VmHWM), in MiB."""
+        with open(f"/proc/{self.process.pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def stop(self):
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=PATIENCE)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+
+def start(name, binary, args, workdir):
+    port = free_port()
+    listen = ["--listen", f"127.0.0.1:{port}"] if binary != "bare-axum" else [f"127.0.0.1:{port}"]
+    server = Server(name, [str(RELEASE / binary)] + listen + args, workdir / f"{name}.log")
+    return server.wait_for(port)
+
+
+def fleet(workdir, limit_args):
+    instances = [start(f"instance{n}", "stringsvc3", limit_args, workdir) for n in range(3)]
+    proxy_to = ",".join(f"127.0.0.1:{i.port}" for i in instances)
+    proxy = start("proxy", "stringsvc3", ["--proxy", proxy_to] + limit_args, workdir)
+    return [proxy] + instances
+
+
+SCENARIOS = {
+    "bare axum": lambda w: [start("bare-axum", "bare-axum", [], w)],
+    "stringsvc1": lambda w: [start("stringsvc1", "stringsvc1", [], w)],
+    "stringsvc2": lambda w: [start("stringsvc2", "stringsvc2", [], w)],
+    "stringsvc3 proxy, 3 instances": lambda w: fleet(w, UNLIMITED),
+    "stringsvc3 proxy, default limit": lambda w: fleet(w, []),
+}
+
+# For the proxy hop: one instance called directly, and the same behind a proxy.
+HOP = {
+    "hop: stringsvc3 instance": lambda w: [start("instance", "stringsvc3", UNLIMITED, w)],
+    "hop: through the proxy": lambda w: fleet(w, UNLIMITED),
+}
+
+
+def wrk(port, seconds, connections, pace_ms, workdir):
+    script = WRK_SCRIPT.read_text()
+    if pace_ms:
+        script = script.replace("-- PACING", f"function delay()\n    return {pace_ms}\nend")
+    script_path = workdir / "load.lua"
+    script_path.write_text(script)
+    command = pinned(LOAD_CPUS, ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s",
+                                 "--timeout", "5s", "-s", str(script_path),
+                                 f"http://127.0.0.1:{port}"])
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    result = json.loads(output.strip().splitlines()[-1])
+    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    return result
+
+
+def steal_ticks():
+    """CPU time the hypervisor gave to other machines, in clock ticks: noise worth knowing of."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = stat.readline().split()
+        return int(fields[8])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def run_scenario(name, make, seconds, connections, pace_ms=None):
+    with tempfile.TemporaryDirectory(prefix="loadbench-") as tmp:
+        workdir = Path(tmp)
+        servers = make(workdir)
+        try:
+            wrk(servers[0].port, 1, connections, pace_ms, workdir)  # warm-up, not recorded
+            stolen = steal_ticks()
+            cpu_before = sum(s.cpu_seconds() for s in servers)
+            result = wrk(servers[0].port, seconds, connections, pace_ms, workdir)
+            cpu = sum(s.cpu_seconds() for s in servers) - cpu_before
+            # Requests per second of server CPU: what a request costs, whatever share of the
+            # CPU the hypervisor left the servers during the run.
+            result["requests_per_cpu_second"] = result["requests"] / cpu if cpu > 0 else 0
+            ticks = os.sysconf("SC_CLK_TCK")
+            result["steal_percent"] = round(
+                100 * (steal_ticks() - stolen) / ticks / seconds / (os.cpu_count() or 1), 1)
+            result["peak_rss_mib"] = {s.name: round(s.peak_rss_mib(), 2) for s in servers}
+        finally:
+            for server in servers:
+                server.stop()
+    log(f"  {name}: {result['rps']:.0f} req/s, p50 {result['p50_us']}us, "
+        f"non-2xx {result['non2xx']}, in-band errors {result['inband_errors']}, "
+        f"steal {result['steal_percent']}%")
+    return result
+
+
+def summarize(runs):
+    def stat(key):
+        values = [r[key] for r in runs]
+        return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+    summary = {key: stat(key) for key in
+               ["rps", "requests_per_cpu_second", "p50_us", "p90_us", "p99_us", "max_us",
+                "non2xx", "inband_errors", "steal_percent"]}
+    summary["peak_rss_mib"] = max(max(r["peak_rss_mib"].values()) for r in runs)
+    summary["runs"] = runs
+    return summary
+
+
+def machine():
+    model = ""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": model, "cpus": os.cpu_count(), "kernel": platform.release(),
+            "server_cpus": SERVER_CPUS, "load_cpus": LOAD_CPUS}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per run (10)")
+    parser.add_argument("--connections", type=int, default=64, help="wrk connections (64)")
+    parser.add_argument("--runs", type=int, default=3, help="runs per scenario, interleaved (3)")
+    parser.add_argument("--quick", action="store_true", help="2-second single runs, to try it out")
+    parser.add_argument("--no-build", action="store_true", help="use the binaries already built")
+    parser.add_argument("--out", default=str(TARGET / "bench" / "load.json"))
+    args = parser.parse_args()
+    if args.quick:
+        args.duration, args.runs = 2, 1
+
+    ensure_wrk()
+    if not args.no_build:
+        build()
+
+    results = {name: [] for name in list(SCENARIOS) + list(HOP)}
+    for run in range(args.runs):
+        log(f"run {run + 1} of {args.runs}")
+        for name, make in SCENARIOS.items():
+            results[name].append(run_scenario(name, make, args.duration, args.connections))
+
+    # Half of the proxy's saturation, paced: each connection waits 2 ms between requests.
+    saturation = statistics.median(r["rps"] for r in results["stringsvc3 proxy, 3 instances"])
+    pace_ms = 2
+    hop_connections = max(1, round(saturation / 2 * pace_ms / 1000))
+    log(f"proxy hop at half saturation: {saturation / 2:.0f} req/s target, "
+        f"{hop_connections} connections paced at {pace_ms} ms")
+    for run in range(args.runs):
+        for name, make in HOP.items():
+            results[name].append(
+                run_scenario(name, make, args.duration, hop_connections, pace_ms))
+
+    summary = {name: summarize(runs) for name, runs in results.items()}
+    rps = {name: s["rps"]["median"] for name, s in summary.items()}
+    hop_ms = (summary["hop: through the proxy"]["p50_us"]["median"]
+              - summary["hop: stringsvc3 instance"]["p50_us"]["median"]) / 1000
+    per_cpu = {name: s["requests_per_cpu_second"]["median"] for name, s in summary.items()}
+    figures = {
+        "stringsvc1 / bare axum (requests/s)": rps["stringsvc1"] / rps["bare axum"],
+        "stringsvc2 / stringsvc1 (requests/s)": rps["stringsvc2"] / rps["stringsvc1"],
+        "stringsvc1 / bare axum (requests per CPU second)":
+            per_cpu["stringsvc1"] / per_cpu["bare axum"],
+        "stringsvc2 / stringsvc1 (requests per CPU second)":
+            per_cpu["stringsvc2"] / per_cpu["stringsvc1"],
+        "proxy hop at half saturation (p50, ms)": hop_ms,
+        "peak RSS of any service (MiB)": max(s["peak_rss_mib"] for s in summary.values()),
+    }
+    checks = {}
+    for name, figure in figures.items():
+        limit = TARGETS[name]
+        met = figure >= limit if "/" in name.split("(")[0] else figure <= limit
+        checks[name] = {"figure": round(figure, 3), "target": limit, "met": met}
+
+    print(f"\n{'scenario':32} {'req/s (min-max)':>22} {'req/CPU-s':>9} {'p50 ms':>7} "
+          f"{'p90 ms':>7} {'p99 ms':>7} {'max ms':>7} {'non-2xx':>8} {'in-band':>8} "
+          f"{'RSS MiB':>7} {'steal%':>6}")
+    for name, s in summary.items():
+        r = s["rps"]
+        spread = f"{r['median']:.0f} ({r['min']:.0f}-{r['max']:.0f})"
+        print(f"{name:32} {spread:>22} {s['requests_per_cpu_second']['median']:>9.0f} "
+              f"{s['p50_us']['median'] / 1000:>7.2f} {s['p90_us']['median'] / 1000:>7.2f} "
+              f"{s['p99_us']['median'] / 1000:>7.2f} {s['max_us']['median'] / 1000:>7.1f} "
+              f"{s['non2xx']['median']:>8.0f} {s['inband_errors']['median']:>8.0f} "
+              f"{s['peak_rss_mib']:>7.1f} {s['steal_percent']['median']:>6.1f}")
+    print(f"\n{'target':52} {'figure':>8} {'target':>8}  met")
+    for name, check in checks.items():
+        print(f"{name:52} {check['figure']:>8} {check['target']:>8}  "
+              f"{'yes' if check['met'] else 'NO'}")
+
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({
+        "machine": machine(),
+        "parameters": {"duration_s": args.duration, "connections": args.connections,
+                       "runs": args.runs, "hop_connections": hop_connections,
+                       "hop_pace_ms": pace_ms},
+        "scenarios": summary,
+        "targets": checks,
+    }, indent=2))
+    print(f"\nJSON: {out}")
+
+
+if __name__ == "__main__":
+    main()

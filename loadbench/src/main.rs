@@ -1,0 +1,57 @@
+//! The ceiling the load benchmark measures kit-core against: `POST /uppercase` doing the same
+//! JSON work as stringsvc1 (read `{"s":"..."}`, upper-case it, answer `{"v":"...","err":null}`)
+//! in a bare axum handler, with none of kit-core's layers.
+//!
+//! Run with: `cargo run --release -p loadbench --bin bare-axum -- 127.0.0.1:8080`
+
+use axum::Json;
+use axum::Router;
+use axum::routing::post;
+use serde::{Deserialize, Serialize};
+
+#[derive(Deserialize)]
+struct UppercaseRequest {
+    #[serde(default)]
+    s: String,
+}
+
+#[derive(Serialize)]
+struct UppercaseResponse {
+    v: String,
+    err: Option<&'static str>,
+}
+
+async fn uppercase(Json(req): Json<UppercaseRequest>) -> Json<UppercaseResponse> {
+    if req.s.is_empty() {
+        return Json(UppercaseResponse {
+            v: String::new(),
+            err: Some("Empty string"),
+        });
+    }
+    Json(UppercaseResponse {
+        v: req.s.to_uppercase(),
+        err: None,
+    })
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+    let listener = match tokio::net::TcpListener::bind(&addr).await {
+        Ok(listener) => listener,
+        Err(err) => {
+            eprintln!("error: cannot listen on {addr}: {err}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let app = Router::new().route("/uppercase", post(uppercase));
+    match axum::serve(listener, app).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
