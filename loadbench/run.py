@@ -277,17 +277,20 @@ def main():
                 run_scenario(name, make, args.duration, hop_connections, pace_ms))
 
     summary = {name: summarize(runs) for name, runs in results.items()}
-    rps = {name: s["rps"]["median"] for name, s in summary.items()}
     hop_ms = (summary["hop: through the proxy"]["p50_us"]["median"]
               - summary["hop: stringsvc3 instance"]["p50_us"]["median"]) / 1000
-    per_cpu = {name: s["requests_per_cpu_second"]["median"] for name, s in summary.items()}
+    def ratio(a, b, key):
+        """The median of the per-run ratios: runs next to each other in time share the
+        machine's conditions, which drift over minutes on a shared host."""
+        return statistics.median(x[key] / y[key] for x, y in zip(results[a], results[b]))
+
     figures = {
-        "stringsvc1 / bare axum (requests/s)": rps["stringsvc1"] / rps["bare axum"],
-        "stringsvc2 / stringsvc1 (requests/s)": rps["stringsvc2"] / rps["stringsvc1"],
+        "stringsvc1 / bare axum (requests/s)": ratio("stringsvc1", "bare axum", "rps"),
+        "stringsvc2 / stringsvc1 (requests/s)": ratio("stringsvc2", "stringsvc1", "rps"),
         "stringsvc1 / bare axum (requests per CPU second)":
-            per_cpu["stringsvc1"] / per_cpu["bare axum"],
+            ratio("stringsvc1", "bare axum", "requests_per_cpu_second"),
         "stringsvc2 / stringsvc1 (requests per CPU second)":
-            per_cpu["stringsvc2"] / per_cpu["stringsvc1"],
+            ratio("stringsvc2", "stringsvc1", "requests_per_cpu_second"),
         "proxy hop at half saturation (p50, ms)": hop_ms,
         "peak RSS of any service (MiB)": max(s["peak_rss_mib"] for s in summary.values()),
     }

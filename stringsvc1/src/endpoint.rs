@@ -1,6 +1,7 @@
 //! The endpoints: one per service method, with its request and response types.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use kit_core::endpoint::{Endpoint, endpoint_fn};
 use serde::{Deserialize, Serialize};
@@ -49,10 +50,12 @@ pub struct CountResponse {
 /// it with its status.
 pub fn make_uppercase_endpoint<S>(svc: S) -> Endpoint<UppercaseRequest, UppercaseResponse>
 where
-    S: StringService + Clone + Send + Sync + 'static,
+    S: StringService + Send + Sync + 'static,
 {
+    // Shared by every request, whatever middlewares the service is wrapped in.
+    let svc = Arc::new(svc);
     endpoint_fn(move |req: UppercaseRequest| {
-        let svc = svc.clone();
+        let svc = Arc::clone(&svc);
         async move {
             match svc.uppercase(&req.s).await {
                 Ok(v) => Ok(UppercaseResponse { v, err: None }),
@@ -71,10 +74,11 @@ where
 /// The `count` endpoint of `svc`.
 pub fn make_count_endpoint<S>(svc: S) -> Endpoint<CountRequest, CountResponse>
 where
-    S: StringService + Clone + Send + Sync + 'static,
+    S: StringService + Send + Sync + 'static,
 {
+    let svc = Arc::new(svc);
     endpoint_fn(move |req: CountRequest| {
-        let svc = svc.clone();
+        let svc = Arc::clone(&svc);
         async move {
             let v = svc.count(&req.s).await;
             Ok::<_, Infallible>(CountResponse { v })

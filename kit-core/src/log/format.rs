@@ -1,6 +1,6 @@
 //! One line per event, as logfmt or as a JSON object, with Go kit's value rules.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::sync::Arc;
 
 use tracing::field::{Field, Visit};
@@ -153,14 +153,29 @@ impl Visit for Line<'_, '_> {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        let text = format!("{value:?}");
-        // `%log::or_null(None)` and friends render as `null`: Go kit's `nil`.
-        let value = if text == "null" {
-            Value::Null
-        } else {
-            Value::Str(&text)
+        // The text is needed whole to decide how to quote it; a buffer kept per thread spares
+        // an allocation per field.
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+        }
+        let mut record = |text: &str| {
+            // `%log::or_null(None)` and friends render as `null`: Go kit's `nil`.
+            let value = if text == "null" {
+                Value::Null
+            } else {
+                Value::Str(text)
+            };
+            self.value(key(field), value);
         };
-        self.value(key(field), value);
+        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut text) => {
+                text.clear();
+                let _ = write!(text, "{value:?}");
+                record(&text);
+            }
+            // A value whose formatting logs: use a buffer of its own.
+            Err(_) => record(&format!("{value:?}")),
+        });
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
@@ -196,8 +211,12 @@ fn key(field: &Field) -> &'static str {
 /// values are quoted when they hold a space or control character, `=`, `"` or U+FFFD, and the
 /// string `null` is quoted so that it is not read as a missing value.
 pub(crate) fn write_logfmt(out: &mut impl fmt::Write, key: &str, value: Value<'_>) -> fmt::Result {
-    for c in key.chars().filter(|&c| c > ' ' && c != '=' && c != '"') {
-        out.write_char(c)?;
+    if key.chars().any(|c| c <= ' ' || c == '=' || c == '"') {
+        for c in key.chars().filter(|&c| c > ' ' && c != '=' && c != '"') {
+            out.write_char(c)?;
+        }
+    } else {
+        out.write_str(key)?;
     }
     out.write_char('=')?;
     match value {
@@ -217,18 +236,28 @@ fn needs_quotes(c: char) -> bool {
 
 fn write_quoted(out: &mut impl fmt::Write, s: &str) -> fmt::Result {
     out.write_char('"')?;
-    for c in s.chars() {
-        match c {
-            '"' => out.write_str("\\\"")?,
-            '\\' => out.write_str("\\\\")?,
-            '\n' => out.write_str("\\n")?,
-            '\r' => out.write_str("\\r")?,
-            '\t' => out.write_str("\\t")?,
-            '\u{FFFD}' => out.write_str("\\ufffd")?,
-            c if c < ' ' => write!(out, "\\u{:04x}", u32::from(c))?,
-            c => out.write_char(c)?,
+    // Runs of characters that need no escape are written in one piece.
+    let mut start = 0;
+    for (at, c) in s.char_indices() {
+        let escape = match c {
+            '"' => "\\\"",
+            '\\' => "\\\\",
+            '\n' => "\\n",
+            '\r' => "\\r",
+            '\t' => "\\t",
+            '\u{FFFD}' => "\\ufffd",
+            c if c < ' ' => "",
+            _ => continue,
+        };
+        out.write_str(&s[start..at])?;
+        if escape.is_empty() {
+            write!(out, "\\u{:04x}", u32::from(c))?;
+        } else {
+            out.write_str(escape)?;
         }
+        start = at + c.len_utf8();
     }
+    out.write_str(&s[start..])?;
     out.write_char('"')
 }
 

@@ -217,7 +217,6 @@ where
     Resp: Send + 'static,
 {
     async fn serve(&self, request: Request) -> Response {
-        let started = Instant::now();
         let (mut parts, body) = request.into_parts();
         for hook in &self.before {
             hook(&mut parts);
@@ -228,6 +227,7 @@ where
                 parts.extensions.clone(),
                 parts.method.clone(),
                 parts.uri.clone(),
+                Instant::now(),
             )
         });
 
@@ -253,7 +253,7 @@ where
             }
         };
 
-        if let Some((extensions, method, uri)) = observed {
+        if let Some((extensions, method, uri, started)) = observed {
             let finished = Finished {
                 method,
                 uri,
