@@ -75,6 +75,11 @@ fn kit_layers(c: &mut Criterion) {
     let many = NonZeroU32::MAX;
     let cases = [
         wrap("none", echo()),
+        // What wrapping any layer in an `Endpoint` costs by itself: one more boxed level.
+        wrap(
+            "boxed again, no layer",
+            Endpoint::new(ServiceBuilder::new().service(echo())),
+        ),
         wrap(
             "circuit breaker (closed)",
             Endpoint::new(
