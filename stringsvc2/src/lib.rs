@@ -10,7 +10,9 @@
 //! - [`logging`]: one log line per call, with its input, output, error and duration;
 //! - [`instrumenting`]: request counts, latencies and count results for Prometheus.
 //!
-//! `main.rs` wires them: instrumenting, then logging, then the service (outermost first).
+//! `main.rs` wires them: instrumenting, then logging, then the service (outermost first);
+//! [`cli`] holds the `--log-format` flag, which the next stage takes too.
 
+pub mod cli;
 pub mod instrumenting;
 pub mod logging;

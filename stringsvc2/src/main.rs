@@ -7,11 +7,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use kit_core::log::{Format, Logger};
+use kit_core::log::Logger;
 use kit_core::metrics::Registry;
 use stringsvc1::cli::{ServeArgs, fail, serve_until_signal, usage_error};
 use stringsvc1::service::BasicStringService;
 use stringsvc1::transport;
+use stringsvc2::cli::LogArgs;
 use stringsvc2::instrumenting::{InstrumentingMiddleware, Metrics};
 use stringsvc2::logging::LoggingMiddleware;
 
@@ -27,9 +28,8 @@ struct Args {
     #[command(flatten)]
     serve: ServeArgs,
 
-    /// How log lines are written: logfmt (key=value) or json (one object per line).
-    #[arg(long, value_name = "FORMAT", default_value = "logfmt", value_parser = ["logfmt", "json"])]
-    log_format: String,
+    #[command(flatten)]
+    log: LogArgs,
 }
 
 #[tokio::main]
@@ -38,13 +38,9 @@ async fn main() -> ExitCode {
         Ok(args) => args,
         Err(err) => return usage_error(err),
     };
-    let format: Format = match args.log_format.parse() {
-        Ok(format) => format,
-        Err(err) => return fail(err),
-    };
 
     // ANCHOR: wiring
-    let (logger, _log_writer) = match Logger::builder(format).to_stderr() {
+    let (logger, _log_writer) = match Logger::builder(args.log.log_format).to_stderr() {
         Ok(logger) => logger,
         Err(err) => return fail(err),
     };

@@ -9,11 +9,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use kit_core::log::{Format, Logger};
+use kit_core::log::Logger;
 use kit_core::metrics::Registry;
 use stringsvc1::cli::{ServeArgs, fail, serve_until_signal, usage_error};
 use stringsvc1::service::BasicStringService;
 use stringsvc1::transport;
+use stringsvc2::cli::LogArgs;
 use stringsvc2::instrumenting::{InstrumentingMiddleware, Metrics};
 use stringsvc2::logging::LoggingMiddleware;
 use stringsvc3::proxying::{ProxyOptions, proxying_middleware};
@@ -51,9 +52,8 @@ struct Args {
     #[arg(long, value_name = "DURATION", default_value = "250ms", value_parser = humantime::parse_duration)]
     retry_timeout: Duration,
 
-    /// How log lines are written: logfmt (key=value) or json (one object per line).
-    #[arg(long, value_name = "FORMAT", default_value = "logfmt", value_parser = ["logfmt", "json"])]
-    log_format: String,
+    #[command(flatten)]
+    log: LogArgs,
 }
 
 /// The flags that also take Go's single-dash spelling (`-listen=:8001`).
@@ -90,10 +90,6 @@ async fn main() -> ExitCode {
         Ok(args) => args,
         Err(err) => return usage_error(err),
     };
-    let format: Format = match args.log_format.parse() {
-        Ok(format) => format,
-        Err(err) => return fail(err),
-    };
     let instances: Vec<String> = args
         .proxy
         .split(',')
@@ -110,7 +106,7 @@ async fn main() -> ExitCode {
     };
 
     // ANCHOR: wiring
-    let (logger, _log_writer) = match Logger::builder(format)
+    let (logger, _log_writer) = match Logger::builder(args.log.log_format)
         .context("listen", &args.serve.listen)
         .caller(true)
         .to_stderr()

@@ -367,9 +367,7 @@ fn bad_proxy_instances_are_refused_in_one_line() {
 
 #[test]
 fn help_explains_every_flag() {
-    let output = Command::new(BIN).arg("--help").output().expect("runs");
-    assert!(output.status.success());
-    let help = String::from_utf8_lossy(&output.stdout);
+    let help = testkit::process::help_text(BIN);
     for flag in [
         "--listen",
         "--proxy",

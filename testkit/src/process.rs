@@ -147,3 +147,17 @@ impl Drop for Spawned {
         }
     }
 }
+
+/// What `binary --help` prints, after checking that it exits 0.
+pub fn help_text(binary: &str) -> String {
+    let output = std::process::Command::new(binary)
+        .arg("--help")
+        .output()
+        .unwrap_or_else(|err| panic!("cannot run {binary} --help: {err}"));
+    assert!(
+        output.status.success(),
+        "{binary} --help exited with {}",
+        output.status
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
