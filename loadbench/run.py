@@ -134,6 +134,9 @@ class Server:
         return self.memory_mib("VmHWM")
 
     def stop(self):
+        if self.process.poll() is not None:
+            self.log.close()
+            return
         self.process.send_signal(signal.SIGTERM)
         try:
             self.process.wait(timeout=PATIENCE)
@@ -147,13 +150,24 @@ def start(name, binary, args, workdir):
     port = free_port()
     listen = ["--listen", f"127.0.0.1:{port}"] if binary != "bare-axum" else [f"127.0.0.1:{port}"]
     server = Server(name, [str(RELEASE / binary)] + listen + args, workdir / f"{name}.log")
-    return server.wait_for(port)
+    try:
+        return server.wait_for(port)
+    except Exception:
+        server.stop()
+        raise
 
 
 def fleet(workdir, limit_args):
-    instances = [start(f"instance{n}", "stringsvc3", limit_args, workdir) for n in range(3)]
-    proxy_to = ",".join(f"127.0.0.1:{i.port}" for i in instances)
-    proxy = start("proxy", "stringsvc3", ["--proxy", proxy_to] + limit_args, workdir)
+    instances = []
+    try:
+        for n in range(3):
+            instances.append(start(f"instance{n}", "stringsvc3", limit_args, workdir))
+        proxy_to = ",".join(f"127.0.0.1:{i.port}" for i in instances)
+        proxy = start("proxy", "stringsvc3", ["--proxy", proxy_to] + limit_args, workdir)
+    except Exception:
+        for server in instances:
+            server.stop()
+        raise
     return [proxy] + instances
 
 
@@ -231,9 +245,12 @@ def summarize(runs):
     def stat(key):
         values = [r[key] for r in runs]
         return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+    for r in runs:
+        r["socket_errors"] = (r["connect_errors"] + r["read_errors"] + r["write_errors"]
+                              + r["timeouts"])
     summary = {key: stat(key) for key in
                ["rps", "requests_per_cpu_second", "p50_us", "p90_us", "p99_us", "max_us",
-                "non2xx", "inband_errors", "steal_percent"]}
+                "non2xx", "inband_errors", "socket_errors", "steal_percent"]}
     for key in ["peak_rss_mib", "rss_after_mib", "anon_after_mib"]:
         summary[key] = max(max(r[key].values()) for r in runs)
     summary["runs"] = runs
@@ -292,7 +309,8 @@ def main():
     def ratio(a, b, key):
         """The median of the per-run ratios: runs next to each other in time share the
         machine's conditions, which drift over minutes on a shared host."""
-        return statistics.median(x[key] / y[key] for x, y in zip(results[a], results[b]))
+        pairs = [x[key] / y[key] for x, y in zip(results[a], results[b]) if y[key] > 0]
+        return statistics.median(pairs) if pairs else float("nan")
 
     figures = {
         "stringsvc1 / bare axum (requests/s)": ratio("stringsvc1", "bare axum", "rps"),
@@ -312,7 +330,7 @@ def main():
         checks[name] = {"figure": round(figure, 3), "target": limit, "met": met}
 
     print(f"\n{'scenario':32} {'req/s (min-max)':>22} {'req/CPU-s':>9} {'p50 ms':>7} "
-          f"{'p90 ms':>7} {'p99 ms':>7} {'max ms':>7} {'non-2xx':>8} {'in-band':>8} "
+          f"{'p90 ms':>7} {'p99 ms':>7} {'max ms':>7} {'non-2xx':>8} {'in-band':>8} {'sock':>5} "
           f"{'RSS MiB':>7} {'peak':>5} {'own':>5} {'steal%':>6}")
     for name, s in summary.items():
         r = s["rps"]
@@ -321,6 +339,7 @@ def main():
               f"{s['p50_us']['median'] / 1000:>7.2f} {s['p90_us']['median'] / 1000:>7.2f} "
               f"{s['p99_us']['median'] / 1000:>7.2f} {s['max_us']['median'] / 1000:>7.1f} "
               f"{s['non2xx']['median']:>8.0f} {s['inband_errors']['median']:>8.0f} "
+              f"{s['socket_errors']['max']:>5.0f} "
               f"{s['rss_after_mib']:>7.1f} {s['peak_rss_mib']:>5.1f} {s['anon_after_mib']:>5.1f} "
               f"{s['steal_percent']['median']:>6.1f}")
     print(f"\n{'target':52} {'figure':>8} {'target':>8}  met")

@@ -89,7 +89,7 @@ pub type Middleware<Req, Resp> = BoxCloneSyncServiceLayer<Endpoint<Req, Resp>, R
 /// when business errors travel inside the response.
 pub fn endpoint_fn<Req, Resp, E, F, Fut>(f: F) -> Endpoint<Req, Resp>
 where
-    F: Fn(Req) -> Fut + Clone + Send + Sync + 'static,
+    F: Fn(Req) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<Resp, E>> + Send + 'static,
     E: Into<BoxError> + 'static,
     Req: 'static,

@@ -19,7 +19,7 @@
 //! | [`BreakerError`](crate::circuitbreaker::BreakerError): the circuit breaker is open | 503 Service Unavailable |
 //! | [`NoEndpoints`](crate::lb::NoEndpoints): no instance to call | 503 Service Unavailable |
 //! | [`RetryError`](crate::lb::RetryError): every attempt failed | 503 Service Unavailable |
-//! | [`RetryError`](crate::lb::RetryError) whose deadline passed | 504 Gateway Timeout |
+//! | [`RetryError`](crate::lb::RetryError) whose deadline passed, or whose last attempt timed out | 504 Gateway Timeout |
 //! | anything else | 500 Internal Server Error |
 //!
 //! The mapping walks the error's [`source`](StdError::source) chain, so an error that wraps one
@@ -162,12 +162,16 @@ fn known_status(error: &(dyn StdError + 'static)) -> Option<StatusCode> {
     {
         Some(StatusCode::SERVICE_UNAVAILABLE)
     } else {
-        error
-            .downcast_ref::<crate::lb::RetryError>()
-            .map(|error| match error.timed_out() {
-                Some(_) => StatusCode::GATEWAY_TIMEOUT,
-                None => StatusCode::SERVICE_UNAVAILABLE,
-            })
+        error.downcast_ref::<crate::lb::RetryError>().map(|error| {
+            let last_timed_out = error
+                .last()
+                .is_some_and(|last| status_code(last.as_ref()) == StatusCode::GATEWAY_TIMEOUT);
+            if error.timed_out().is_some() || last_timed_out {
+                StatusCode::GATEWAY_TIMEOUT
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+        })
     }
 }
 

@@ -568,43 +568,55 @@ impl<'de> Deserializer<'de> for GoValue {
 
 /// Gathers an object's members by the struct field they name: exactly, or else
 /// case-insensitively, as Go matches them. A field named more than once keeps every occurrence,
-/// in order, for the field's type to resolve (see [`GoValue`]).
+/// in order, for the field's type to resolve (see [`GoValue`]). Members that name no field are
+/// dropped here, as Go ignores them.
+///
+/// Linear in the number of members (times the struct's few fields), so that a body with a
+/// great many keys costs no more than its size.
 fn fold_keys(members: Vec<(String, Json)>, fields: &[&str]) -> Vec<(String, GoValue)> {
-    let mut folded: Vec<(String, GoValue)> = Vec::with_capacity(members.len());
+    let mut slots: Vec<Option<GoValue>> = Vec::new();
+    slots.resize_with(fields.len(), || None);
+    let mut order: Vec<usize> = Vec::with_capacity(fields.len());
+    let mut lowered: Option<Vec<String>> = None;
     for (key, value) in members {
-        let key = if fields.contains(&key.as_str()) {
-            key
-        } else {
+        let index = fields.iter().position(|f| *f == key).or_else(|| {
+            let lowered =
+                lowered.get_or_insert_with(|| fields.iter().map(|f| f.to_lowercase()).collect());
             let lower = key.to_lowercase();
-            match fields.iter().find(|f| f.to_lowercase() == lower) {
-                Some(field) => (*field).to_owned(),
-                None => key,
+            lowered.iter().position(|f| *f == lower)
+        });
+        let Some(index) = index else { continue };
+        slots[index] = Some(match slots[index].take() {
+            None => {
+                order.push(index);
+                GoValue::One(value)
             }
-        };
-        match folded.iter_mut().find(|(seen, _)| *seen == key) {
-            None => folded.push((key, GoValue::One(value))),
-            Some((_, earlier)) => {
-                let taken = std::mem::replace(earlier, GoValue::Many(Vec::new()));
-                *earlier = GoValue::Many(match taken {
-                    GoValue::One(first) => vec![first, value],
-                    GoValue::Many(mut all) => {
-                        all.push(value);
-                        all
-                    }
-                });
+            Some(GoValue::One(first)) => GoValue::Many(vec![first, value]),
+            Some(GoValue::Many(mut all)) => {
+                all.push(value);
+                GoValue::Many(all)
             }
-        }
+        });
     }
-    folded
+    order
+        .into_iter()
+        .filter_map(|index| Some((fields[index].to_owned(), slots[index].take()?)))
+        .collect()
 }
 
-/// One member per key, the last occurrence winning, as Go fills a map.
+/// One member per key, the last occurrence winning, as Go fills a map. Linear: keys are looked
+/// up in a hash map.
 fn last_wins(members: Vec<(String, Json)>) -> Vec<(String, GoValue)> {
     let mut kept: Vec<(String, GoValue)> = Vec::with_capacity(members.len());
+    let mut positions: std::collections::HashMap<String, usize> =
+        std::collections::HashMap::with_capacity(members.len());
     for (key, value) in members {
-        match kept.iter_mut().find(|(seen, _)| *seen == key) {
-            Some((_, earlier)) => *earlier = GoValue::One(value),
-            None => kept.push((key, GoValue::One(value))),
+        match positions.get(&key) {
+            Some(&at) => kept[at].1 = GoValue::One(value),
+            None => {
+                positions.insert(key.clone(), kept.len());
+                kept.push((key, GoValue::One(value)));
+            }
         }
     }
     kept
@@ -862,6 +874,27 @@ mod tests {
         assert_eq!(
             err::<Nested>(r#"{"inner":{"s":"a"},"inner":5}"#),
             r#"field "inner": expected an object, found number 5"#
+        );
+    }
+
+    #[test]
+    fn many_keys_cost_linear_time() {
+        // 200 000 distinct unknown keys, and as many map entries: quadratic handling would take
+        // minutes; linear takes milliseconds. (A guard, not a measurement: the bound is loose.)
+        let mut body = String::from("{");
+        for n in 0..200_000 {
+            body.push_str(&format!("\"k{n}\":{n},"));
+        }
+        body.push_str("\"s\":\"x\"}");
+        let started = std::time::Instant::now();
+        assert_eq!(from_slice::<Req>(body.as_bytes()).expect("ok").s, "x");
+        let map: std::collections::HashMap<String, serde_json::Value> =
+            from_slice(body.as_bytes()).expect("ok");
+        assert_eq!(map.len(), 200_001);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{:?}",
+            started.elapsed()
         );
     }
 

@@ -1,10 +1,8 @@
 //! The command line: flags, start-up, and shutdown on a signal.
 //!
-//! `main` stays thin; [`run`] serves on a listener the caller provides until a shutdown future
-//! resolves, so tests drive the same code on a `127.0.0.1:0` socket.
+//! `main` stays thin: it parses the flags and hands the app to [`serve_until_signal`], which the
+//! later stages of the tutorial call too.
 
-use std::future::Future;
-use std::io;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -12,7 +10,6 @@ use axum::Router;
 use clap::Parser;
 use kit_core::listen::ListenAddr;
 use kit_core::shutdown::{self, Shutdown, Signals};
-use tokio::net::TcpListener;
 
 use crate::service::BasicStringService;
 use crate::transport;
@@ -44,18 +41,7 @@ pub struct ServeArgs {
     pub drain_timeout: Duration,
 }
 
-// ANCHOR: run
-/// Serves the string service on `listener` until `shutdown` resolves, then drains for at most
-/// `drain`.
-pub async fn run<F>(listener: TcpListener, shutdown: F, drain: Duration) -> io::Result<Shutdown>
-where
-    F: Future<Output = ()> + Send + 'static,
-{
-    let app = transport::app(BasicStringService);
-    shutdown::serve(listener, app, shutdown, drain).await
-}
-// ANCHOR_END: run
-
+// ANCHOR: serve
 /// The whole program: parse flags, listen, serve until a signal.
 ///
 /// Failures print one line on stderr and exit non-zero: 2 for bad flags, 1 for the rest.
@@ -106,6 +92,8 @@ pub async fn serve_until_signal(
         Err(err) => fail(format_args!("server failed: {err}")),
     }
 }
+
+// ANCHOR_END: serve
 
 /// Prints `error: <message>` on stderr and gives exit status 1.
 pub fn fail(message: impl std::fmt::Display) -> ExitCode {

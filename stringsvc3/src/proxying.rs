@@ -35,6 +35,16 @@ pub struct ProxyOptions {
     pub breaker: Settings,
 }
 
+impl ProxyOptions {
+    /// How long one attempt may take: the retry timeout shared out between the attempts, in
+    /// whole milliseconds (timers tick in milliseconds), at least one.
+    pub fn attempt_timeout(&self) -> Duration {
+        let attempts = u32::try_from(self.max_attempts.max(1)).unwrap_or(u32::MAX);
+        let share = (self.retry_timeout / attempts).as_millis().max(1);
+        Duration::from_millis(u64::try_from(share).unwrap_or(u64::MAX))
+    }
+}
+
 impl Default for ProxyOptions {
     fn default() -> Self {
         ProxyOptions {
@@ -60,29 +70,26 @@ pub struct InstanceError {
 
 // ANCHOR: url
 /// The URL of an instance's `uppercase`, as Go kit's stringsvc3 builds it: `http://` is added
-/// when the instance has no scheme, and `/uppercase` when it has no path.
+/// when the instance has no scheme, and `/uppercase` when it has no path. (Go tests for a
+/// leading `http`, which takes a host named `httpbin:8001` for a scheme; we look for `://`.)
 pub fn instance_url(instance: &str) -> Result<Url, InstanceError> {
     let error = |reason: String| InstanceError {
         instance: instance.to_owned(),
         reason,
     };
-    if let Some((scheme, _)) = instance.split_once("://")
-        && !matches!(scheme, "http" | "https")
-    {
-        return Err(error(format!("scheme {scheme} is not http or https")));
-    }
-    let with_scheme = if instance.starts_with("http") {
-        instance.to_owned()
-    } else {
-        format!("http://{instance}")
+    let with_scheme = match instance.split_once("://") {
+        Some(("http", _)) => instance.to_owned(),
+        // The HTTP client is built without TLS, to keep builds lean: say so now rather than
+        // fail on every call.
+        Some(("https", _)) => {
+            return Err(error(
+                "https is not supported: instances are called over plain http".into(),
+            ));
+        }
+        Some((scheme, _)) => return Err(error(format!("scheme {scheme} is not http"))),
+        None => format!("http://{instance}"),
     };
     let mut url = Url::parse(&with_scheme).map_err(|e| error(e.to_string()))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(error(format!(
-            "scheme {} is not http or https",
-            url.scheme()
-        )));
-    }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(error("no host".into()));
     }
@@ -107,13 +114,17 @@ pub fn http_client(url: Url, http: reqwest::Client) -> UppercaseEndpoint {
 }
 
 // ANCHOR: instance
-/// One instance's chain: its rate limiter, then its circuit breaker, then `client`. The limiter
-/// is outside the breaker, so its refusals do not count as the instance's failures.
+/// One instance's chain: its rate limiter, then its circuit breaker, then a timeout, then
+/// `client`. The limiter is outside the breaker, so its refusals do not count as the instance's
+/// failures. The timeout gives each attempt its share of the retry budget
+/// ([`ProxyOptions::attempt_timeout`]): an instance that hangs fails its attempt, which its
+/// breaker counts, and the call moves on to the next instance in time.
 pub fn instance_endpoint(client: UppercaseEndpoint, options: &ProxyOptions) -> UppercaseEndpoint {
     let limiter = Limiter::new(options.rate, options.burst);
     let service = ServiceBuilder::new()
         .layer(ErroringLimiterLayer::new(limiter))
         .layer(CircuitBreakerLayer::new(options.breaker.clone()))
+        .timeout(options.attempt_timeout())
         .service(client);
     Endpoint::new(service)
 }
@@ -164,6 +175,8 @@ impl<S: StringService + Sync> StringService for ProxyingMiddleware<S> {
         let request = UppercaseRequest { s: s.to_owned() };
         match uppercase.invoke(request).await {
             Ok(UppercaseResponse { v, err: None }) => Ok(v),
+            // Go kit's clients read an empty `err` as no error, and so do we.
+            Ok(UppercaseResponse { v, err: Some(err) }) if err.is_empty() => Ok(v),
             // The instance's business error, passed on as it was worded.
             Ok(UppercaseResponse { err: Some(err), .. }) if err == "Empty string" => {
                 Err(ServiceError::Empty)
@@ -204,6 +217,7 @@ pub fn proxying_middleware<S>(
         // since instances are addressed directly.
         let http = reqwest::Client::builder()
             .no_proxy()
+            .connect_timeout(options.attempt_timeout())
             .build()
             .map_err(|e| InstanceError {
                 instance: instances.join(","),
@@ -233,14 +247,24 @@ mod tests {
             Ok("http://10.0.0.1:8001/uppercase")
         );
         assert_eq!(
-            url("https://example.com/v2/upper").as_deref(),
-            Ok("https://example.com/v2/upper")
+            url("http://example.com/v2/upper").as_deref(),
+            Ok("http://example.com/v2/upper")
+        );
+        assert_eq!(
+            url("httpbin:8001").as_deref(),
+            Ok("http://httpbin:8001/uppercase")
+        );
+        assert_eq!(
+            instance_url("https://example.com")
+                .expect_err("no TLS")
+                .to_string(),
+            "invalid instance \"https://example.com\": https is not supported: instances are called over plain http"
         );
         assert!(url("localhost:notaport").is_err());
         assert!(url("").is_err());
         assert_eq!(
             instance_url("ftp://x").expect_err("not http").to_string(),
-            "invalid instance \"ftp://x\": scheme ftp is not http or https"
+            "invalid instance \"ftp://x\": scheme ftp is not http"
         );
     }
 }

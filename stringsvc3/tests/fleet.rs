@@ -246,7 +246,7 @@ async fn with_every_instance_down_the_proxy_answers_503_and_its_breakers_open() 
 }
 
 #[tokio::test]
-async fn a_stalled_instance_gives_504_when_the_retry_deadline_passes() {
+async fn a_stalled_instance_gives_504_when_its_attempts_time_out() {
     // Accepts connections and never answers.
     let stalled = StdListener::bind("127.0.0.1:0").expect("bind");
     let port = stalled.local_addr().expect("addr").port();
@@ -258,10 +258,16 @@ async fn a_stalled_instance_gives_504_when_the_retry_deadline_passes() {
         "{:?}",
         started.elapsed()
     );
-    assert_eq!(status, 504);
-    assert_eq!(
-        body,
-        "{\"v\":\"\",\"err\":\"retry deadline of 250ms exceeded\"}\n"
+    assert_eq!(status, 504, "{body}");
+    // Each attempt had a third of the 250 ms budget; the last one's timeout and the retry
+    // deadline fall due together, and either may be reported.
+    let answer: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    let err = answer["err"].as_str().expect("err");
+    assert!(
+        err == "request timed out (previously: request timed out; request timed out)"
+            || err
+                == "retry deadline of 250ms exceeded (previously: request timed out; request timed out)",
+        "{err}"
     );
     proxy.stop();
     drop(stalled);
@@ -361,7 +367,7 @@ fn bad_proxy_instances_are_refused_in_one_line() {
     let last = stderr.lines().last().unwrap_or_default();
     assert_eq!(
         last,
-        "error: --proxy: invalid instance \"ftp://x\": scheme ftp is not http or https"
+        "error: --proxy: invalid instance \"ftp://x\": scheme ftp is not http"
     );
 }
 

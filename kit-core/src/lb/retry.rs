@@ -91,6 +91,9 @@ impl std::error::Error for RetryError {
     }
 }
 
+/// How long a retry waits, when there was nothing to call, before it asks the balancer again.
+const NO_ENDPOINT_PAUSE: Duration = Duration::from_millis(10);
+
 /// An endpoint that calls `balancer`'s pick and, when the call fails, tries again on the next
 /// pick, for at most `max_attempts` attempts in all, all within one `timeout` (Go kit's
 /// `lb.Retry`).
@@ -164,17 +167,11 @@ where
             let mut previous = None;
             loop {
                 attempt += 1;
+                let mut nothing_to_call = false;
                 let result = match balancer.pick(previous) {
                     // Nothing to call counts as a failed attempt: discovery may yet find some.
                     Err(error) => {
-                        if deadline.is_elapsed() {
-                            return Err(RetryError {
-                                errors,
-                                timed_out: Some(timeout),
-                            });
-                        }
-                        // No await happened in this attempt: let other tasks run.
-                        tokio::task::yield_now().await;
+                        nothing_to_call = true;
                         Err(error)
                     }
                     Ok((at, endpoint)) => {
@@ -194,7 +191,20 @@ where
                 };
                 let decision = callback(attempt, &error);
                 match decision {
-                    Decision::Retry => errors.push(error),
+                    Decision::Retry => {
+                        errors.push(error);
+                        if nothing_to_call {
+                            // Wait a little for discovery to find an instance, rather than
+                            // spin until the deadline.
+                            tokio::select! {
+                                biased;
+                                () = &mut deadline => {
+                                    return Err(RetryError { errors, timed_out: Some(timeout) });
+                                }
+                                () = tokio::time::sleep(NO_ENDPOINT_PAUSE) => {}
+                            }
+                        }
+                    }
                     Decision::GiveUp => {
                         errors.push(error);
                         return Err(RetryError {
@@ -318,6 +328,22 @@ mod tests {
         );
         let retry_error = err.downcast_ref::<RetryError>().expect("a RetryError");
         assert!(retry_error.last().is_some_and(|e| e.is::<NoEndpoints>()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn with_nothing_to_call_a_callback_that_never_gives_up_stops_at_the_deadline() {
+        let call = retry_with_callback(
+            Duration::from_millis(250),
+            RoundRobin::new(endpointer(&[], Arc::default())),
+            |_, _: &BoxError| Decision::Retry,
+        );
+        let started = tokio::time::Instant::now();
+        let err = call.invoke(()).await.expect_err("nothing to call");
+        assert_eq!(started.elapsed(), Duration::from_millis(250));
+        let retry_error = err.downcast_ref::<RetryError>().expect("a RetryError");
+        assert!(retry_error.timed_out().is_some());
+        // One attempt every 10 ms, not a spin.
+        assert_eq!(retry_error.errors().len(), 25);
     }
 
     #[tokio::test]

@@ -328,8 +328,10 @@ fn root_causes(error: &reqwest::Error) -> String {
         current = cause.source();
     }
     match innermost {
+        // An operating-system error reads best as its kind; others (a failed DNS lookup, say)
+        // carry their message in their text.
         Some(cause) => match cause.downcast_ref::<std::io::Error>() {
-            Some(io) if io.kind() != std::io::ErrorKind::Other => io.kind().to_string(),
+            Some(io) if io.raw_os_error().is_some() => io.kind().to_string(),
             _ => cause.to_string(),
         },
         None => error.to_string(),

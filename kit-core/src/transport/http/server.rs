@@ -217,17 +217,19 @@ where
     Resp: Send + 'static,
 {
     async fn serve(&self, request: Request) -> Response {
+        let observing = !self.after.is_empty() || !self.finalizers.is_empty();
+        let started = observing.then(Instant::now);
         let (mut parts, body) = request.into_parts();
         for hook in &self.before {
             hook(&mut parts);
         }
         // Only requests that have hooks to show them to pay for copying these.
-        let observed = (!self.after.is_empty() || !self.finalizers.is_empty()).then(|| {
+        let observed = started.map(|started| {
             (
                 parts.extensions.clone(),
                 parts.method.clone(),
                 parts.uri.clone(),
-                Instant::now(),
+                started,
             )
         });
 
