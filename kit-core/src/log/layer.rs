@@ -92,18 +92,43 @@ where
             inner: self.inner.call(request),
             started: Instant::now(),
             shared: self.shared.clone(),
+            logged: false,
         }
     }
 }
 
 pin_project! {
-    /// The response future of [`Logging`].
+    /// The response future of [`Logging`]. Dropped before it finishes (the client went away, a
+    /// timeout outside fired), it still logs the call, with `transport_error=canceled`.
     #[derive(Debug)]
     pub struct LoggingFuture<F> {
         #[pin]
         inner: F,
         started: Instant,
         shared: Arc<Shared>,
+        logged: bool,
+    }
+
+    impl<F> PinnedDrop for LoggingFuture<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if !*this.logged {
+                this.shared.log(&Some("canceled"), *this.started);
+            }
+        }
+    }
+}
+
+impl Shared {
+    fn log(&self, error: &Option<impl fmt::Display>, started: Instant) {
+        let took = GoDuration(started.elapsed());
+        self.logger.in_scope(|| {
+            tracing::info!(
+                method = self.method.as_str(),
+                transport_error = %or_null(error.as_ref()),
+                took = %took,
+            );
+        });
     }
 }
 
@@ -117,15 +142,8 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let result = std::task::ready!(this.inner.poll(cx));
-        let took = GoDuration(this.started.elapsed());
-        let shared = &**this.shared;
-        shared.logger.in_scope(|| {
-            tracing::info!(
-                method = shared.method.as_str(),
-                transport_error = %or_null(result.as_ref().err()),
-                took = %took,
-            );
-        });
+        *this.logged = true;
+        this.shared.log(&result.as_ref().err(), *this.started);
         Poll::Ready(result)
     }
 }
@@ -160,6 +178,30 @@ mod tests {
         );
         assert!(
             lines[1].starts_with("method=half transport_error=\"odd number\" took="),
+            "{lines:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_call_abandoned_half_way_is_logged_as_canceled() {
+        let (logger, lines) = Logger::builder(Format::Logfmt).to_buffer().expect("logger");
+        let never: Endpoint<i64, i64> = endpoint_fn(|_: i64| async {
+            std::future::pending::<()>().await;
+            Ok::<_, BoxError>(0)
+        });
+        let logged = ServiceBuilder::new()
+            .layer(LoggingLayer::new(logger, "never"))
+            .service(never);
+        let call = logged.invoke(1);
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(1), call)
+                .await
+                .is_err()
+        );
+        let lines = lines.lines();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(
+            lines[0].starts_with("method=never transport_error=canceled took="),
             "{lines:?}"
         );
     }

@@ -15,7 +15,7 @@ use super::Registry;
 
 /// Records, for each call, `<namespace>_requests_total{method, error}` and
 /// `<namespace>_request_duration_seconds{method, error}`, where `error` is `"true"` when the
-/// endpoint returned an error.
+/// endpoint returned an error, or when the call was abandoned before it finished.
 ///
 /// Business errors carried inside a successful response (Go kit's `Failer`) count as
 /// `error="false"` here; a service middleware that sees them can record them, as stringsvc2's
@@ -149,18 +149,30 @@ where
             inner: self.inner.call(request),
             started: Instant::now(),
             handles: self.handles.clone(),
+            recorded: false,
         }
     }
 }
 
 pin_project! {
-    /// The response future of [`Instrument`].
+    /// The response future of [`Instrument`]. Dropped before it finishes (the client went away,
+    /// a timeout outside fired), it still counts the call, as failed.
     #[derive(Debug)]
     pub struct InstrumentFuture<F> {
         #[pin]
         inner: F,
         started: Instant,
         handles: Arc<RequestMetrics>,
+        recorded: bool,
+    }
+
+    impl<F> PinnedDrop for InstrumentFuture<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if !*this.recorded {
+                this.handles.record(true, this.started.elapsed());
+            }
+        }
     }
 }
 
@@ -173,6 +185,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let result = std::task::ready!(this.inner.poll(cx));
+        *this.recorded = true;
         this.handles.record(result.is_err(), this.started.elapsed());
         Poll::Ready(result)
     }
@@ -212,5 +225,29 @@ mod tests {
                 "{line} missing from\n{text}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_call_counts_as_failed() {
+        let registry = Registry::new();
+        let never: Endpoint<i64, i64> = endpoint_fn(|_: i64| async {
+            std::future::pending::<()>().await;
+            Ok::<_, BoxError>(0)
+        });
+        let never = ServiceBuilder::new()
+            .layer(InstrumentLayer::new(&registry, "test", "never"))
+            .service(never);
+        let call = never.invoke(1);
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(1), call)
+                .await
+                .is_err()
+        );
+        let text = registry.render();
+        let line = "test_requests_total{method=\"never\",error=\"true\"} 1";
+        assert!(
+            text.lines().any(|l| l == line),
+            "{line} missing from\n{text}"
+        );
     }
 }
