@@ -9,7 +9,7 @@ body) and each server's peak RSS. Scenarios are run several times, interleaved, 
 is reported with the spread (min to max). Servers run on CPU 0 and wrk on CPU 1 (taskset) when
 the machine has two CPUs or more.
 
-Usage: scripts/loadbench [--duration 10] [--connections 64] [--runs 3] [--quick]
+Usage: scripts/loadbench [--duration 10] [--connections 64] [--runs 5] [--quick]
 Results: a table on stdout, and JSON in target/bench/load.json.
 """
 
@@ -274,7 +274,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per run (10)")
     parser.add_argument("--connections", type=int, default=64, help="wrk connections (64)")
-    parser.add_argument("--runs", type=int, default=3, help="runs per scenario, interleaved (3)")
+    parser.add_argument("--runs", type=int, default=5, help="runs per scenario, interleaved (5)")
     parser.add_argument("--quick", action="store_true", help="2-second single runs, to try it out")
     parser.add_argument("--no-build", action="store_true", help="use the binaries already built")
     parser.add_argument("--out", default=str(TARGET / "bench" / "load.json"))
@@ -289,7 +289,10 @@ def main():
     results = {name: [] for name in list(SCENARIOS) + list(HOP)}
     for run in range(args.runs):
         log(f"run {run + 1} of {args.runs}")
-        for name, make in SCENARIOS.items():
+        # Every other run goes through the scenarios backwards, so that a machine slowly getting
+        # faster or slower favours none of them.
+        order = list(SCENARIOS.items())
+        for name, make in (order if run % 2 == 0 else reversed(order)):
             results[name].append(run_scenario(name, make, args.duration, args.connections))
 
     # Half of the proxy's saturation, paced: each connection waits 2 ms between requests.
@@ -299,7 +302,8 @@ def main():
     log(f"proxy hop at half saturation: {saturation / 2:.0f} req/s target, "
         f"{hop_connections} connections paced at {pace_ms} ms")
     for run in range(args.runs):
-        for name, make in HOP.items():
+        order = list(HOP.items())
+        for name, make in (order if run % 2 == 0 else reversed(order)):
             results[name].append(
                 run_scenario(name, make, args.duration, hop_connections, pace_ms))
 
