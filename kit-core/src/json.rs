@@ -112,13 +112,33 @@ pub fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
         line: e.line(),
         column: e.column(),
     })?;
-    serde_path_to_error::deserialize(GoValue::One(value)).map_err(|e| {
-        let path = e.path().to_string();
-        Error::Data {
-            path: if path == "." { String::new() } else { path },
-            message: plain_message(&e.into_inner().to_string()),
+    // Tracking where in the document an error is costs on every value; a request that reads
+    // cleanly does without, and only a failed one is read again to say where it failed.
+    match T::deserialize(GoValue::One(value)) {
+        Ok(value) => Ok(value),
+        Err(first) => {
+            let again: Result<Json, _> = serde_json::from_str(&text);
+            let Ok(again) = again else {
+                return Err(Error::Data {
+                    path: String::new(),
+                    message: plain_message(&first.to_string()),
+                });
+            };
+            match serde_path_to_error::deserialize::<_, T>(GoValue::One(again)) {
+                Ok(_) => Err(Error::Data {
+                    path: String::new(),
+                    message: plain_message(&first.to_string()),
+                }),
+                Err(e) => {
+                    let path = e.path().to_string();
+                    Err(Error::Data {
+                        path: if path == "." { String::new() } else { path },
+                        message: plain_message(&e.into_inner().to_string()),
+                    })
+                }
+            }
         }
-    })
+    }
 }
 
 /// Writes a value as compact JSON, escaping HTML-sensitive characters as Go does.
@@ -574,33 +594,40 @@ impl<'de> Deserializer<'de> for GoValue {
 /// Linear in the number of members (times the struct's few fields), so that a body with a
 /// great many keys costs no more than its size.
 fn fold_keys(members: Vec<(String, Json)>, fields: &[&str]) -> Vec<(String, GoValue)> {
-    let mut slots: Vec<Option<GoValue>> = Vec::new();
-    slots.resize_with(fields.len(), || None);
-    let mut order: Vec<usize> = Vec::with_capacity(fields.len());
+    // At most one entry per field, so finding a field's entry is bounded by the struct's size,
+    // not the document's.
+    let mut folded: Vec<(String, usize, GoValue)> = Vec::new();
     let mut lowered: Option<Vec<String>> = None;
     for (key, value) in members {
-        let index = fields.iter().position(|f| *f == key).or_else(|| {
-            let lowered =
-                lowered.get_or_insert_with(|| fields.iter().map(|f| f.to_lowercase()).collect());
-            let lower = key.to_lowercase();
-            lowered.iter().position(|f| *f == lower)
-        });
-        let Some(index) = index else { continue };
-        slots[index] = Some(match slots[index].take() {
+        let (index, key) = match fields.iter().position(|f| *f == key) {
+            Some(index) => (index, key),
             None => {
-                order.push(index);
-                GoValue::One(value)
+                let lowered = lowered
+                    .get_or_insert_with(|| fields.iter().map(|f| f.to_lowercase()).collect());
+                let lower = key.to_lowercase();
+                match lowered.iter().position(|f| *f == lower) {
+                    Some(index) => (index, fields[index].to_owned()),
+                    None => continue,
+                }
             }
-            Some(GoValue::One(first)) => GoValue::Many(vec![first, value]),
-            Some(GoValue::Many(mut all)) => {
-                all.push(value);
-                GoValue::Many(all)
+        };
+        match folded.iter_mut().find(|(_, known, _)| *known == index) {
+            None => folded.push((key, index, GoValue::One(value))),
+            Some((_, _, earlier)) => {
+                let taken = std::mem::replace(earlier, GoValue::Many(Vec::new()));
+                *earlier = GoValue::Many(match taken {
+                    GoValue::One(first) => vec![first, value],
+                    GoValue::Many(mut all) => {
+                        all.push(value);
+                        all
+                    }
+                });
             }
-        });
+        }
     }
-    order
+    folded
         .into_iter()
-        .filter_map(|index| Some((fields[index].to_owned(), slots[index].take()?)))
+        .map(|(key, _, value)| (key, value))
         .collect()
 }
 
@@ -704,21 +731,33 @@ impl serde_json::ser::Formatter for GoFormatter {
         writer: &mut W,
         fragment: &str,
     ) -> io::Result<()> {
+        // Scans bytes: the characters to escape are `<`, `>`, `&` and two three-byte sequences
+        // that start with 0xE2, none of which can occur inside another UTF-8 sequence.
+        let bytes = fragment.as_bytes();
         let mut start = 0;
-        for (at, c) in fragment.char_indices() {
-            let escaped = match c {
-                '<' => "\\u003c",
-                '>' => "\\u003e",
-                '&' => "\\u0026",
-                '\u{2028}' => "\\u2028",
-                '\u{2029}' => "\\u2029",
-                _ => continue,
+        let mut at = 0;
+        while at < bytes.len() {
+            let (escaped, len) = match bytes[at] {
+                b'<' => ("\\u003c", 1),
+                b'>' => ("\\u003e", 1),
+                b'&' => ("\\u0026", 1),
+                0xE2 if bytes.get(at + 1) == Some(&0x80) && bytes.get(at + 2) == Some(&0xA8) => {
+                    ("\\u2028", 3)
+                }
+                0xE2 if bytes.get(at + 1) == Some(&0x80) && bytes.get(at + 2) == Some(&0xA9) => {
+                    ("\\u2029", 3)
+                }
+                _ => {
+                    at += 1;
+                    continue;
+                }
             };
-            writer.write_all(&fragment.as_bytes()[start..at])?;
+            writer.write_all(&bytes[start..at])?;
             writer.write_all(escaped.as_bytes())?;
-            start = at + c.len_utf8();
+            at += len;
+            start = at;
         }
-        writer.write_all(&fragment.as_bytes()[start..])
+        writer.write_all(&bytes[start..])
     }
 }
 
