@@ -205,16 +205,11 @@ where
                             }
                         }
                     }
-                    Decision::GiveUp => {
+                    Decision::GiveUp | Decision::GiveUpWith(_) => {
                         errors.push(error);
-                        return Err(RetryError {
-                            errors,
-                            timed_out: None,
-                        });
-                    }
-                    Decision::GiveUpWith(replacement) => {
-                        errors.push(error);
-                        errors.push(replacement);
+                        if let Decision::GiveUpWith(replacement) = decision {
+                            errors.push(replacement);
+                        }
                         return Err(RetryError {
                             errors,
                             timed_out: None,

@@ -4,7 +4,7 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -68,9 +68,9 @@ pub struct Client<Req, Resp> {
 }
 
 struct Inner<Req, Resp> {
-    /// Built once per client, or shared through [`Client::http_client`]: it holds the
+    /// Shared through [`Client::http_client`], or built on the first call: it holds the
     /// connection pool, so requests reuse connections.
-    http: Result<reqwest::Client, Arc<reqwest::Error>>,
+    http: Http,
     method: Method,
     url: Url,
     encode: EncodeFn<Req>,
@@ -182,7 +182,10 @@ where
     {
         Self {
             inner: Arc::new(Inner {
-                http: build_http(DEFAULT_CONNECT_TIMEOUT),
+                http: Http::Own {
+                    connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+                    built: OnceLock::new(),
+                },
                 method,
                 url,
                 encode: Arc::new(encode),
@@ -206,14 +209,17 @@ where
     /// This builds the client's own connection pool with that timeout, replacing any pool given
     /// to [`http_client`](Self::http_client); set the timeout on that pool instead.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.inner_mut().http = build_http(timeout);
+        self.inner_mut().http = Http::Own {
+            connect_timeout: timeout,
+            built: OnceLock::new(),
+        };
         self
     }
 
     /// Uses `http` to send requests, sharing its connection pool and settings (including its
     /// connect timeout, which replaces any set with [`connect_timeout`](Self::connect_timeout)).
     pub fn http_client(mut self, http: reqwest::Client) -> Self {
-        self.inner_mut().http = Ok(http);
+        self.inner_mut().http = Http::Shared(http);
         self
     }
 
@@ -240,6 +246,29 @@ where
     }
 }
 
+/// Where a client's connection pool comes from. Its own is built when first needed, so that a
+/// client given a shared pool never builds one it would throw away.
+#[derive(Clone)]
+enum Http {
+    Shared(reqwest::Client),
+    Own {
+        connect_timeout: Duration,
+        built: OnceLock<Result<reqwest::Client, Arc<reqwest::Error>>>,
+    },
+}
+
+impl Http {
+    fn get(&self) -> Result<&reqwest::Client, &Arc<reqwest::Error>> {
+        match self {
+            Http::Shared(http) => Ok(http),
+            Http::Own {
+                connect_timeout,
+                built,
+            } => built.get_or_init(|| build_http(*connect_timeout)).as_ref(),
+        }
+    }
+}
+
 fn build_http(connect_timeout: Duration) -> Result<reqwest::Client, Arc<reqwest::Error>> {
     reqwest::Client::builder()
         .connect_timeout(connect_timeout)
@@ -249,10 +278,7 @@ fn build_http(connect_timeout: Duration) -> Result<reqwest::Client, Arc<reqwest:
 
 impl<Req, Resp> Inner<Req, Resp> {
     async fn call(&self, req: Req) -> Result<Resp, ClientError> {
-        let http = self
-            .http
-            .as_ref()
-            .map_err(|e| ClientError::Setup(e.clone()))?;
+        let http = self.http.get().map_err(|e| ClientError::Setup(e.clone()))?;
         let mut request = reqwest::Request::new(self.method.clone(), self.url.clone());
         *request.timeout_mut() = self.timeout;
         (self.encode)(&mut request, req).map_err(ClientError::Encode)?;
