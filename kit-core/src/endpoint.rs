@@ -57,7 +57,6 @@
 //! # }
 //! ```
 
-use std::error::Error as StdError;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -67,7 +66,7 @@ use tower::util::{BoxCloneSyncService, BoxCloneSyncServiceLayer, Oneshot};
 /// from: endpoints are [`Service`]s and middlewares are [`Layer`]s.
 pub use tower::{Layer, Service, ServiceBuilder, ServiceExt};
 
-use crate::BoxError;
+use crate::error::{BoxError, Classify, Error};
 
 /// One RPC: a typed request in, a typed response or an error out (Go kit's `endpoint.Endpoint`).
 ///
@@ -84,21 +83,24 @@ pub type Middleware<Req, Resp> = BoxCloneSyncServiceLayer<Endpoint<Req, Resp>, R
 
 /// Builds an endpoint from an async closure.
 ///
-/// The closure is called once per request. Its error type may be anything that converts into a
-/// [`BoxError`]; use [`Infallible`](std::convert::Infallible) when the endpoint cannot fail, as
-/// when business errors travel inside the response.
+/// The closure is called once per request. Its error type may be any error that knows its
+/// [kind](crate::error::Classify), a [`BoxError`], a kit-core [`Error`], or a message (`&str`,
+/// `String`); the endpoint fails with it as an [`Error`], so that its kind reaches the
+/// transport however many layers box it on the way (see [`error`](crate::error)). Use
+/// [`Infallible`](std::convert::Infallible) when the endpoint cannot fail, as when business
+/// errors travel inside the response.
 pub fn endpoint_fn<Req, Resp, E, F, Fut>(f: F) -> Endpoint<Req, Resp>
 where
     F: Fn(Req) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<Resp, E>> + Send + 'static,
-    E: Into<BoxError> + 'static,
+    E: Into<Error> + 'static,
     Req: 'static,
     Resp: 'static,
 {
     // Cloning an endpoint (which `invoke` does for every call) then costs a reference count,
     // not a copy of everything the closure captured.
     let f = Arc::new(f);
-    Endpoint::new(tower::service_fn(move |req| f(req)).map_err(Into::into))
+    Endpoint::new(tower::service_fn(move |req| f(req)).map_err(|e: E| BoxError::from(e.into())))
 }
 
 /// Builds a middleware from an async closure that receives the next endpoint and the request.
@@ -161,23 +163,12 @@ impl<Req, S: Service<Req> + Clone> EndpointExt<Req> for S {}
 /// A response that may carry a business error (Go kit's `endpoint.Failer`).
 ///
 /// Some services put their domain errors inside a successful response instead of failing the
-/// call, so that the transport still encodes a normal body. Transports use this trait to choose
-/// a status code for such responses: see
-/// [`encode_json_response_or_error`](crate::transport::http::encode_json_response_or_error).
-///
-/// The status comes from [`failure_status`](Failer::failure_status), which by default asks
-/// [`status_code`](crate::error::status_code); a response whose error type implements
-/// [`StatusCoder`](crate::error::StatusCoder) overrides it to use that status.
+/// call, so that the transport still encodes a normal body. A transport asks the response
+/// whether it failed, and answers with the code of the error's [kind](crate::error::ErrorKind):
+/// see `transport::http::encode_json_response_or_error`.
 pub trait Failer {
     /// The business error this response carries, if any.
-    fn failed(&self) -> Option<&(dyn StdError + Send + Sync + 'static)>;
-
-    /// The HTTP status for this response: 200 unless it [failed](Failer::failed).
-    fn failure_status(&self) -> http::StatusCode {
-        self.failed().map_or(http::StatusCode::OK, |error| {
-            crate::error::status_code(error)
-        })
-    }
+    fn failed(&self) -> Option<&(dyn Classify + Send + Sync + 'static)>;
 }
 
 #[cfg(test)]
@@ -195,11 +186,12 @@ mod tests {
 
     #[tokio::test]
     async fn endpoint_fn_maps_errors_into_box_error() {
+        use crate::error::ErrorExt;
         let failing: Endpoint<(), ()> =
             endpoint_fn(|()| async { Err::<(), _>(std::io::Error::other("disk on fire")) });
         let err = failing.invoke(()).await.expect_err("the endpoint fails");
         assert_eq!(err.to_string(), "disk on fire");
-        assert!(err.downcast_ref::<std::io::Error>().is_some());
+        assert!(err.find::<std::io::Error>().is_some());
     }
 
     #[tokio::test]

@@ -1,177 +1,376 @@
-//! Errors, and the one place that turns them into HTTP status codes.
+//! Errors, and the kinds of failure every transport understands.
 //!
 //! Endpoints fail with a [`BoxError`], because the errors of a call come from everywhere: the
-//! business logic, a timeout layer, a load shedder, an HTTP client. A transport still has to pick
-//! a status code for each, so kit-core exports its own errors as concrete types (callers can
-//! `downcast_ref` them) and maps them in one function, [`status_code`]:
+//! business logic, a timeout layer, a load shedder, an HTTP client. A transport still has to tell
+//! its caller what kind of failure it was: an HTTP status, a gRPC code, a JSON-RPC error code. So
+//! kit-core names the kinds of failure once, in [`ErrorKind`] (after gRPC's status codes, which
+//! every RPC system can express), and each transport maps them to its own codes in its own
+//! module; nothing here knows HTTP.
 //!
-//! | error | status |
-//! |---|---|
-//! | [`WithStatus`] (any error that knows its status) | the status it carries |
-//! | [`DecodeError`]: malformed JSON, wrong types, invalid UTF-8, empty body | 400 Bad Request |
-//! | [`DecodeError::TooLarge`], or a body over the server's limit | 413 Payload Too Large |
-//! | [`DecodeError::Timeout`]: the body did not arrive in time | 408 Request Timeout |
-//! | [`ClientError::Timeout`], tower's [`Elapsed`](tower::timeout::error::Elapsed) | 504 Gateway Timeout |
-//! | [`ClientError`] (an upstream call failed) | 502 Bad Gateway |
-//! | [`ClientError::Encode`], [`ClientError::Setup`]: our side of the call failed | 500 Internal Server Error |
-//! | tower's [`Overloaded`](tower::load_shed::error::Overloaded) | 503 Service Unavailable |
-//! | [`RateLimited`](crate::ratelimit::RateLimited): the erroring limiter refused the call | 429 Too Many Requests |
-//! | [`BreakerError`](crate::circuitbreaker::BreakerError): the circuit breaker is open | 503 Service Unavailable |
-//! | [`NoEndpoints`](crate::lb::NoEndpoints): no instance to call | 503 Service Unavailable |
-//! | [`RetryError`](crate::lb::RetryError): every attempt failed | 503 Service Unavailable |
-//! | [`RetryError`](crate::lb::RetryError) whose deadline passed, or whose last attempt timed out | 504 Gateway Timeout |
-//! | anything else | 500 Internal Server Error |
-//!
-//! The mapping walks the error's [`source`](StdError::source) chain, so an error that wraps one
-//! of these keeps its status.
-//!
-//! A service's own errors declare their status by implementing [`StatusCoder`]; wrapping one in
-//! [`WithStatus`] keeps that status once the error is boxed:
+//! An error declares its kind by implementing [`Classify`]. Kit-core's own errors do (a
+//! circuit breaker that is open is [`Unavailable`](ErrorKind::Unavailable), a rate limiter that
+//! refuses is [`ResourceExhausted`](ErrorKind::ResourceExhausted)), and so do a service's:
 //!
 //! ```
-//! use http::StatusCode;
-//! use kit_core::error::{status_code, StatusCoder, WithStatus};
+//! use kit_core::error::{Classify, Error, ErrorExt, ErrorKind};
 //! use kit_core::BoxError;
 //!
 //! #[derive(Debug, thiserror::Error)]
-//! #[error("no such profile")]
-//! struct NotFound;
+//! enum ProfileError {
+//!     #[error("no such profile")]
+//!     NotFound,
+//!     #[error("profile already exists")]
+//!     Exists,
+//! }
 //!
-//! impl StatusCoder for NotFound {
-//!     fn status_code(&self) -> StatusCode {
-//!         StatusCode::NOT_FOUND
+//! impl Classify for ProfileError {
+//!     fn kind(&self) -> ErrorKind {
+//!         match self {
+//!             ProfileError::NotFound => ErrorKind::NotFound,
+//!             ProfileError::Exists => ErrorKind::AlreadyExists,
+//!         }
 //!     }
 //! }
 //!
-//! let err: BoxError = WithStatus::from(NotFound).into();
-//! assert_eq!(status_code(err.as_ref()), StatusCode::NOT_FOUND);
-//! assert_eq!(err.to_string(), "no such profile");
+//! // Boxing forgets the type, and with it the `Classify` implementation; an [`Error`] keeps
+//! // the kind, and `?` makes one from any error that classifies itself.
+//! fn find(id: &str) -> Result<String, Error> {
+//!     Err(ProfileError::NotFound)?
+//! }
+//! let boxed: BoxError = find("42").unwrap_err().into();
+//! assert_eq!(boxed.kind(), ErrorKind::NotFound);
+//! assert_eq!(boxed.to_string(), "no such profile");
+//! assert!(matches!(boxed.find::<ProfileError>(), Some(ProfileError::NotFound)));
 //! ```
 //!
-//! [`DecodeError`]: crate::transport::http::DecodeError
-//! [`DecodeError::TooLarge`]: crate::transport::http::DecodeError::TooLarge
-//! [`DecodeError::Timeout`]: crate::transport::http::DecodeError::Timeout
-//! [`ClientError::Encode`]: crate::transport::http::ClientError::Encode
-//! [`ClientError::Setup`]: crate::transport::http::ClientError::Setup
-//! [`ClientError`]: crate::transport::http::ClientError
-//! [`ClientError::Timeout`]: crate::transport::http::ClientError::Timeout
+//! # Why a wrapper
+//!
+//! Rust cannot ask a `dyn Error` whether its concrete type implements some other trait, so a
+//! kind declared by a trait would be lost the moment an error is boxed, which every tower layer
+//! does. An [`Error`] is the box that remembers: like [`std::io::Error`], it is a kind together
+//! with the error it describes. [`endpoint_fn`](crate::endpoint::endpoint_fn) makes one of every
+//! error an endpoint returns, kit-core's middlewares fail with one, and a kind found once
+//! survives any wrapping that keeps the error as a [`source`](StdError::source): retries,
+//! timeouts, buffers, a service's own wrapper types. Like `std::io::Error`, it is transparent:
+//! it displays as the error it wraps.
+//!
+//! [`ErrorExt::kind`] reads the kind of any error: the first [`Error`] in its source chain
+//! decides, and tower's own errors, which cannot implement a kit-core trait, are recognised by
+//! type. [`ErrorExt::find`] looks for a concrete error anywhere in the chain, through every
+//! [`Error`] wrapper, which is how to test for one (`err.find::<BreakerError>()`).
 
+use std::borrow::Cow;
 use std::error::Error as StdError;
 use std::fmt;
-
-use http::StatusCode;
-
-use crate::transport::http::{ClientError, DecodeError};
 
 /// A type-erased error: what endpoints and middleware fail with (tower's `BoxError`).
 pub use tower::BoxError;
 
-/// An error that knows which HTTP status describes it (Go kit's `StatusCoder`).
-pub trait StatusCoder {
-    /// The status a transport should answer with when this error ends a request.
-    fn status_code(&self) -> StatusCode;
-}
-
-/// An error together with the HTTP status it should be answered with.
+/// What kind of failure an error is: the transport-neutral vocabulary that each transport
+/// translates into its own codes.
 ///
-/// Boxing an error forgets its type, and with it any [`StatusCoder`] implementation; wrapping it
-/// in `WithStatus` first keeps the status. It displays as the wrapped error and returns it from
-/// [`source`](StdError::source).
-#[derive(Debug)]
-pub struct WithStatus {
-    status: StatusCode,
-    error: BoxError,
+/// The kinds are gRPC's status codes, whose meanings are documented well and are understood
+/// across RPC systems. The HTTP statuses in the table are what kit-core's HTTP transport answers
+/// (see `transport::http::status_for`).
+///
+/// | kind | meaning | HTTP |
+/// |---|---|---|
+/// | [`InvalidArgument`](Self::InvalidArgument) | the caller's request is wrong, whatever the system's state | 400 |
+/// | [`NotFound`](Self::NotFound) | what the request names does not exist | 404 |
+/// | [`AlreadyExists`](Self::AlreadyExists) | what the request would create exists already | 409 |
+/// | [`Unauthenticated`](Self::Unauthenticated) | the caller did not say, or prove, who it is | 401 |
+/// | [`PermissionDenied`](Self::PermissionDenied) | the caller may not do this | 403 |
+/// | [`ResourceExhausted`](Self::ResourceExhausted) | a quota or limit ran out: a rate limit, a size limit | 429 |
+/// | [`FailedPrecondition`](Self::FailedPrecondition) | the system is not in the state the request needs | 400 |
+/// | [`Aborted`](Self::Aborted) | a conflict with another request, such as a concurrent update | 409 |
+/// | [`OutOfRange`](Self::OutOfRange) | a value past the end of a valid range | 400 |
+/// | [`Unimplemented`](Self::Unimplemented) | the operation is not supported | 501 |
+/// | [`Internal`](Self::Internal) | a broken invariant: a bug | 500 |
+/// | [`Unavailable`](Self::Unavailable) | the service, or one it depends on, cannot answer now; retrying may help | 503 |
+/// | [`DeadlineExceeded`](Self::DeadlineExceeded) | the answer did not come in time | 504 |
+/// | [`Canceled`](Self::Canceled) | the caller gave up | 499 |
+/// | [`DataLoss`](Self::DataLoss) | data was lost or corrupted | 500 |
+/// | [`Unknown`](Self::Unknown) | an error that did not say; the default | 500 |
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The request is wrong whatever the state of the system: a malformed body, a missing or
+    /// invalid value.
+    InvalidArgument,
+    /// Something the request names does not exist.
+    NotFound,
+    /// Something the request would create exists already.
+    AlreadyExists,
+    /// The caller did not say, or could not prove, who it is.
+    Unauthenticated,
+    /// The caller is known but may not do this.
+    PermissionDenied,
+    /// A quota or limit ran out: the caller sent too much, too fast or too large.
+    ResourceExhausted,
+    /// The system is not in the state the request needs.
+    FailedPrecondition,
+    /// The request conflicted with another, such as a concurrent update.
+    Aborted,
+    /// A value lies past the end of its valid range.
+    OutOfRange,
+    /// The operation is not implemented or not supported.
+    Unimplemented,
+    /// An invariant the service relies on is broken: a bug.
+    Internal,
+    /// The service, or one it depends on, cannot answer now; a retry may succeed.
+    Unavailable,
+    /// The answer did not come before the deadline.
+    DeadlineExceeded,
+    /// The caller gave up on the request.
+    Canceled,
+    /// Data was lost or corrupted beyond recovery.
+    DataLoss,
+    /// The error did not say what kind it is.
+    Unknown,
 }
 
-impl WithStatus {
-    /// Wraps `error` so that it is answered with `status`.
-    pub fn new(status: StatusCode, error: impl Into<BoxError>) -> Self {
-        Self {
-            status,
-            error: error.into(),
+impl ErrorKind {
+    /// The kind's name in snake case, as gRPC spells its codes in lower case: `not_found`,
+    /// `deadline_exceeded`. For logs and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidArgument => "invalid_argument",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::AlreadyExists => "already_exists",
+            ErrorKind::Unauthenticated => "unauthenticated",
+            ErrorKind::PermissionDenied => "permission_denied",
+            ErrorKind::ResourceExhausted => "resource_exhausted",
+            ErrorKind::FailedPrecondition => "failed_precondition",
+            ErrorKind::Aborted => "aborted",
+            ErrorKind::OutOfRange => "out_of_range",
+            ErrorKind::Unimplemented => "unimplemented",
+            ErrorKind::Internal => "internal",
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::DeadlineExceeded => "deadline_exceeded",
+            ErrorKind::Canceled => "canceled",
+            ErrorKind::DataLoss => "data_loss",
+            ErrorKind::Unknown => "unknown",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error that knows what kind of failure it is.
+///
+/// Implement it for a service's error type to say, once, how every transport should report each
+/// of its errors. To keep the kind once the error is boxed, turn it into an [`Error`] (`?` in a
+/// function returning `Result<_, Error>` does; see the [module docs](self)).
+pub trait Classify: StdError {
+    /// The kind of this failure.
+    fn kind(&self) -> ErrorKind;
+}
+
+/// An error together with its kind: what kit-core boxes so that the kind survives (see the
+/// [module docs](self)).
+///
+/// Like [`std::io::Error`] with a custom error, it is transparent: it displays as the error it
+/// wraps and returns that error's [`source`](StdError::source), so that a chain of causes,
+/// printed, does not say the same thing twice. [`chain`] and [`ErrorExt::find`] step inside it.
+#[derive(Debug)]
+pub struct Error {
+    kind: ErrorKind,
+    inner: BoxError,
+}
+
+impl Error {
+    /// Wraps `error` as a failure of `kind`.
+    ///
+    /// ```
+    /// use kit_core::error::{Error, ErrorKind};
+    ///
+    /// let err = Error::new(ErrorKind::NotFound, "no profile with id 42");
+    /// assert_eq!(err.kind(), ErrorKind::NotFound);
+    /// assert_eq!(err.to_string(), "no profile with id 42");
+    /// ```
+    pub fn new(kind: ErrorKind, error: impl Into<BoxError>) -> Self {
+        Error {
+            kind,
+            inner: error.into(),
         }
     }
 
-    /// The status this error is answered with.
-    pub fn status(&self) -> StatusCode {
-        self.status
+    /// The kind of this failure.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
     }
 
     /// The wrapped error.
     pub fn get_ref(&self) -> &(dyn StdError + Send + Sync + 'static) {
-        self.error.as_ref()
+        self.inner.as_ref()
+    }
+
+    /// The wrapped error, if it is a `T`.
+    pub fn downcast_ref<T: StdError + 'static>(&self) -> Option<&T> {
+        self.inner.downcast_ref()
     }
 
     /// Unwraps the error.
     pub fn into_inner(self) -> BoxError {
-        self.error
+        self.inner
     }
 }
 
-impl fmt::Display for WithStatus {
+impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.error, f)
+        fmt::Display::fmt(&self.inner, f)
     }
 }
 
-impl StdError for WithStatus {
+impl StdError for Error {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        Some(self.error.as_ref())
+        self.inner.source()
     }
 }
 
-impl<E> From<E> for WithStatus
+impl<E> From<E> for Error
 where
-    E: StatusCoder + StdError + Send + Sync + 'static,
+    E: Classify + Send + Sync + 'static,
 {
     fn from(error: E) -> Self {
-        Self::new(error.status_code(), error)
+        Error::new(error.kind(), error)
     }
 }
 
-/// The HTTP status for an error: the first error in its source chain that kit-core knows decides,
-/// and an unknown error is a 500. See the [module docs](self) for the table.
-pub fn status_code(error: &(dyn StdError + 'static)) -> StatusCode {
-    let mut current = Some(error);
-    while let Some(error) = current {
-        if let Some(status) = known_status(error) {
-            return status;
+/// An error already boxed keeps the kind it has (see [`ErrorExt::kind`]); an [`Error`] in the
+/// box is taken out rather than wrapped twice.
+impl From<BoxError> for Error {
+    fn from(error: BoxError) -> Self {
+        match error.downcast::<Error>() {
+            Ok(error) => *error,
+            Err(error) => Error::new(error.kind(), error),
         }
-        current = error.source();
     }
-    StatusCode::INTERNAL_SERVER_ERROR
 }
 
-fn known_status(error: &(dyn StdError + 'static)) -> Option<StatusCode> {
-    if let Some(error) = error.downcast_ref::<WithStatus>() {
-        Some(error.status())
-    } else if let Some(error) = error.downcast_ref::<DecodeError>() {
-        Some(error.status_code())
-    } else if let Some(error) = error.downcast_ref::<ClientError>() {
-        Some(error.status_code())
+/// A message is an error of unknown kind, as with `BoxError::from("...")`.
+impl From<&'static str> for Error {
+    fn from(message: &'static str) -> Self {
+        Error::new(ErrorKind::Unknown, message)
+    }
+}
+
+/// A message is an error of unknown kind, as with `BoxError::from(String)`.
+impl From<String> for Error {
+    fn from(message: String) -> Self {
+        Error::new(ErrorKind::Unknown, message)
+    }
+}
+
+impl From<Cow<'static, str>> for Error {
+    fn from(message: Cow<'static, str>) -> Self {
+        Error::from(message.into_owned())
+    }
+}
+
+/// An endpoint that cannot fail has `Infallible` errors; this lets it be built like any other.
+impl Classify for std::convert::Infallible {
+    fn kind(&self) -> ErrorKind {
+        match *self {}
+    }
+}
+
+/// I/O errors that say a peer is gone or too slow are [`Unavailable`](ErrorKind::Unavailable)
+/// or [`DeadlineExceeded`](ErrorKind::DeadlineExceeded); the rest are
+/// [`Unknown`](ErrorKind::Unknown), since a file that is missing on the server is not the
+/// caller's "not found".
+impl Classify for std::io::Error {
+    fn kind(&self) -> ErrorKind {
+        io_kind(self)
+    }
+}
+
+fn io_kind(error: &std::io::Error) -> ErrorKind {
+    use std::io::ErrorKind as Io;
+    match error.kind() {
+        Io::TimedOut => ErrorKind::DeadlineExceeded,
+        Io::ConnectionRefused
+        | Io::ConnectionReset
+        | Io::ConnectionAborted
+        | Io::NotConnected
+        | Io::BrokenPipe
+        | Io::AddrNotAvailable
+        | Io::UnexpectedEof => ErrorKind::Unavailable,
+        _ => ErrorKind::Unknown,
+    }
+}
+
+/// Questions to ask of any error, boxed or not: what kind of failure it is, and whether a given
+/// error caused it.
+pub trait ErrorExt {
+    /// The kind of failure: the first error in the [`source`](StdError::source) chain that
+    /// knows its kind decides ([`Error`], tower's timeout and load-shedding errors, I/O errors),
+    /// and an error that never says is [`Unknown`](ErrorKind::Unknown).
+    fn kind(&self) -> ErrorKind;
+
+    /// The first `T` in the source chain, looking inside every [`Error`]; this is how to test
+    /// whether a boxed error is, or was caused by, a `T`.
+    fn find<T: StdError + 'static>(&self) -> Option<&T>;
+}
+
+impl ErrorExt for dyn StdError + 'static {
+    fn kind(&self) -> ErrorKind {
+        kind_of(self)
+    }
+
+    fn find<T: StdError + 'static>(&self) -> Option<&T> {
+        chain(self).find_map(|error| error.downcast_ref::<T>())
+    }
+}
+
+impl ErrorExt for dyn StdError + Send + Sync + 'static {
+    fn kind(&self) -> ErrorKind {
+        kind_of(self)
+    }
+
+    fn find<T: StdError + 'static>(&self) -> Option<&T> {
+        chain(self).find_map(|error| error.downcast_ref::<T>())
+    }
+}
+
+/// `error` and its causes, outermost first: its [`source`](StdError::source) chain, in which
+/// each [`Error`] is followed by the error it wraps.
+pub fn chain<'a>(
+    error: &'a (dyn StdError + 'static),
+) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
+    std::iter::successors(Some(error), |&error| match error.downcast_ref::<Error>() {
+        Some(wrapper) => Some(wrapper.get_ref() as &(dyn StdError + 'static)),
+        None => error.source(),
+    })
+}
+
+fn kind_of(error: &(dyn StdError + 'static)) -> ErrorKind {
+    chain(error)
+        .find_map(known_kind)
+        .unwrap_or(ErrorKind::Unknown)
+}
+
+/// The kind of this one error, if it says: an [`Error`], or one of the foreign errors that
+/// cannot implement [`Classify`].
+fn known_kind(error: &(dyn StdError + 'static)) -> Option<ErrorKind> {
+    if let Some(error) = error.downcast_ref::<Error>() {
+        Some(error.kind())
     } else if error.is::<tower::timeout::error::Elapsed>() {
-        Some(StatusCode::GATEWAY_TIMEOUT)
+        Some(ErrorKind::DeadlineExceeded)
     } else if error.is::<tower::load_shed::error::Overloaded>() {
-        Some(StatusCode::SERVICE_UNAVAILABLE)
-    } else if error.is::<http_body_util::LengthLimitError>() {
-        Some(StatusCode::PAYLOAD_TOO_LARGE)
-    } else if error.is::<crate::ratelimit::RateLimited>() {
-        Some(StatusCode::TOO_MANY_REQUESTS)
-    } else if error.is::<crate::circuitbreaker::BreakerError>()
-        || error.is::<crate::lb::NoEndpoints>()
-    {
-        Some(StatusCode::SERVICE_UNAVAILABLE)
+        Some(ErrorKind::Unavailable)
+    } else if let Some(error) = error.downcast_ref::<std::io::Error>() {
+        // An I/O error that carries another error is described by that one, if it says.
+        match io_kind(error) {
+            ErrorKind::Unknown => None,
+            kind => Some(kind),
+        }
     } else {
-        error.downcast_ref::<crate::lb::RetryError>().map(|error| {
-            let last_timed_out = error
-                .last()
-                .is_some_and(|last| status_code(last.as_ref()) == StatusCode::GATEWAY_TIMEOUT);
-            if error.timed_out().is_some() || last_timed_out {
-                StatusCode::GATEWAY_TIMEOUT
-            } else {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-        })
+        None
     }
 }
 
@@ -183,37 +382,74 @@ mod tests {
     #[error("outer: {0}")]
     struct Outer(#[source] BoxError);
 
+    #[derive(Debug, PartialEq, thiserror::Error)]
+    #[error("already there")]
+    struct Exists;
+
+    impl Classify for Exists {
+        fn kind(&self) -> ErrorKind {
+            ErrorKind::AlreadyExists
+        }
+    }
+
     #[test]
-    fn unknown_errors_are_internal() {
+    fn an_error_that_does_not_say_is_unknown() {
         let err: BoxError = "something broke".into();
-        assert_eq!(status_code(err.as_ref()), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(err.kind(), ErrorKind::Unknown);
     }
 
     #[test]
-    fn tower_errors_have_statuses() {
+    fn tower_errors_have_kinds() {
         let elapsed: BoxError = tower::timeout::error::Elapsed::new().into();
-        assert_eq!(status_code(elapsed.as_ref()), StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(elapsed.kind(), ErrorKind::DeadlineExceeded);
         let overloaded: BoxError = tower::load_shed::error::Overloaded::new().into();
-        assert_eq!(
-            status_code(overloaded.as_ref()),
-            StatusCode::SERVICE_UNAVAILABLE
-        );
+        assert_eq!(overloaded.kind(), ErrorKind::Unavailable);
     }
 
     #[test]
-    fn the_source_chain_is_searched() {
-        let inner = WithStatus::new(StatusCode::CONFLICT, "already exists");
-        let err = Outer(inner.into());
-        assert_eq!(status_code(&err), StatusCode::CONFLICT);
-        assert_eq!(err.to_string(), "outer: already exists");
+    fn the_kind_survives_boxing_and_wrapping() {
+        let boxed: BoxError = Error::from(Exists).into();
+        assert_eq!(boxed.kind(), ErrorKind::AlreadyExists);
+        let wrapped = Outer(boxed);
+        let dynamic: &(dyn StdError + 'static) = &wrapped;
+        assert_eq!(dynamic.kind(), ErrorKind::AlreadyExists);
+        assert_eq!(dynamic.find::<Exists>(), Some(&Exists));
+        assert_eq!(wrapped.to_string(), "outer: already there");
     }
 
     #[test]
-    fn with_status_is_transparent() {
-        let err = WithStatus::new(StatusCode::NOT_FOUND, std::io::Error::other("gone"));
-        assert_eq!(err.to_string(), "gone");
-        assert_eq!(err.status(), StatusCode::NOT_FOUND);
-        assert!(err.get_ref().is::<std::io::Error>());
-        assert!(err.into_inner().is::<std::io::Error>());
+    fn the_outermost_kind_wins() {
+        let inner: BoxError = Error::from(Exists).into();
+        let outer: BoxError = Error::new(ErrorKind::Unavailable, Outer(inner)).into();
+        assert_eq!(outer.kind(), ErrorKind::Unavailable);
+        assert!(outer.find::<Exists>().is_some());
+    }
+
+    #[test]
+    fn a_boxed_error_becomes_an_error_without_a_second_wrapper() {
+        let boxed: BoxError = Error::from(Exists).into();
+        let error = Error::from(boxed);
+        assert_eq!(error.kind(), ErrorKind::AlreadyExists);
+        assert!(error.downcast_ref::<Exists>().is_some());
+        let plain = Error::from(BoxError::from(tower::timeout::error::Elapsed::new()));
+        assert_eq!(plain.kind(), ErrorKind::DeadlineExceeded);
+        assert_eq!(Error::from("nope").kind(), ErrorKind::Unknown);
+    }
+
+    #[test]
+    fn io_errors_say_when_a_peer_is_gone_or_slow() {
+        use std::io;
+        let refused: BoxError = io::Error::from(io::ErrorKind::ConnectionRefused).into();
+        assert_eq!(refused.kind(), ErrorKind::Unavailable);
+        let slow = Error::from(io::Error::from(io::ErrorKind::TimedOut));
+        assert_eq!(slow.kind(), ErrorKind::DeadlineExceeded);
+        let missing: BoxError = io::Error::from(io::ErrorKind::NotFound).into();
+        assert_eq!(missing.kind(), ErrorKind::Unknown);
+    }
+
+    #[test]
+    fn kinds_are_named_in_snake_case() {
+        assert_eq!(ErrorKind::DeadlineExceeded.to_string(), "deadline_exceeded");
+        assert_eq!(ErrorKind::InvalidArgument.as_str(), "invalid_argument");
     }
 }

@@ -6,7 +6,11 @@
 //! - the **service**: business logic, a plain trait and its implementation, no transport;
 //! - the **endpoints**: one per method, typed request in and response out ([`endpoint`]), where
 //!   cross-cutting middleware (logging, metrics, limits) wraps them;
-//! - the **transports**: decoding requests and encoding responses ([`transport::http`]).
+//! - the **transports**: decoding requests and encoding responses (`transport::http`).
+//!
+//! Beside them, kit-core has what every layer shares: the kinds of failure every transport
+//! understands ([`error`]), the request's deadline and values ([`context`]), and the serving of
+//! several listeners with one graceful shutdown ([`shutdown`], and the program runner `run`).
 //!
 //! How Go kit's pieces map onto kit-core:
 //!
@@ -15,33 +19,56 @@
 //! | `endpoint.Endpoint` | [`Endpoint<Req, Resp>`](endpoint::Endpoint), a tower `Service` |
 //! | `endpoint.Middleware`, `endpoint.Chain` | [`Middleware`](endpoint::Middleware) (a tower `Layer`), [`chain`](endpoint::chain) |
 //! | `endpoint.Failer` | [`Failer`](endpoint::Failer) |
-//! | `httptransport.NewServer` | [`transport::http::Server`] |
-//! | `httptransport.NewClient` | [`transport::http::Client`] |
-//! | `StatusCoder`, `DefaultErrorEncoder` | [`error::StatusCoder`], [`error::status_code`], [`transport::http::encode_error`] |
+//! | `context.Context` | [`Context`](context::Context), the current request's, on its task |
+//! | `StatusCoder`, gRPC status codes | [`ErrorKind`](error::ErrorKind), declared by [`Classify`](error::Classify), mapped by each transport |
+//! | `httptransport.NewServer`, `NewClient` | `transport::http::Server`, `transport::http::Client` |
 //! | `encoding/json` | [`json`], Go-compatible on the wire |
+//! | `time.Duration` (printing, `flag.Duration`) | [`duration`] |
 //! | `net.Listen("tcp", ":8080")` | [`listen::ListenAddr`] |
-//! | (left to `net/http`) | [`shutdown`]: graceful shutdown with a drain deadline |
-//! | `log` | [`log`]: logfmt or JSON lines from `tracing` events |
-//! | `metrics`, `metrics/prometheus` | [`metrics`]: counters and histograms for Prometheus |
+//! | (left to `net/http`) | [`shutdown`]: one drain deadline for every listener; `run::Program` |
+//! | `flag` | `run::parse`: clap, with Go's single-dash flags accepted |
+//! | `log` | `log`: logfmt or JSON lines from `tracing` events |
+//! | `metrics`, `metrics/prometheus` | `metrics`: counters and histograms for Prometheus |
 //! | `sd` (instancers, endpointers) | [`sd`]: instance sets, one endpoint per instance, a `tower::discover` adapter |
 //! | `sd/lb` (balancers, retry) | [`lb`]: round robin, random, retry with a deadline |
 //! | `circuitbreaker` | [`circuitbreaker`]: gobreaker's state machine as a tower layer |
-//! | `ratelimit` | [`ratelimit`]: erroring and delaying token-bucket limiters |
+//! | `ratelimit` | `ratelimit`: erroring and delaying token-bucket limiters |
 //!
 //! Because endpoints are tower services, tower's own middleware (timeouts, concurrency limits,
 //! load shedding) applies to them unchanged.
+//!
+//! # Features
+//!
+//! The parts with heavy dependencies are optional, so a service builds only what it uses:
+//!
+//! | feature | what it adds | default |
+//! |---|---|---|
+//! | `http-server` | `transport::http`'s server side on axum and hyper, `transport::http::serve` | yes |
+//! | `http-client` | `transport::http::Client`, on reqwest | yes |
+//! | `log` | `log`: the line-writing `tracing` subscriber | no |
+//! | `metrics` | `metrics`: a Prometheus registry; with `http-server`, its `/metrics` route | no |
+//! | `ratelimit` | `ratelimit`, on governor | no |
+//! | `cli` | `run`: flags and the program runner, on clap | no |
 
 pub mod circuitbreaker;
+pub mod context;
+pub mod duration;
 pub mod endpoint;
 pub mod error;
 pub mod json;
 pub mod lb;
 pub mod listen;
+#[cfg(feature = "log")]
 pub mod log;
+#[cfg(feature = "metrics")]
 pub mod metrics;
+#[cfg(feature = "ratelimit")]
 pub mod ratelimit;
+#[cfg(feature = "cli")]
+pub mod run;
 pub mod sd;
 pub mod shutdown;
+#[cfg(any(feature = "http-server", feature = "http-client"))]
 pub mod transport;
 
-pub use error::BoxError;
+pub use error::{BoxError, Error};

@@ -8,14 +8,16 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::{any_service, post_service};
 use http::{Method, StatusCode, header};
-use kit_core::BoxError;
+use kit_core::context::{Context, RequestId};
 use kit_core::endpoint::{Endpoint, EndpointExt, Failer, endpoint_fn};
-use kit_core::error::WithStatus;
+use kit_core::error::{Classify, Error, ErrorExt, ErrorKind};
 use kit_core::transport::http::{
     Client, ClientError, Server, decode_json_request, decode_json_response, encode_json_request,
     encode_json_response, encode_json_response_or_error, method_not_allowed, not_found,
+    status_code,
 };
 use serde::{Deserialize, Serialize};
+use testkit::http::{Answer, TestServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -35,9 +37,9 @@ struct SumResponse {
 #[error("{0}")]
 struct Rejected(String);
 
-impl kit_core::error::StatusCoder for Rejected {
-    fn status_code(&self) -> StatusCode {
-        StatusCode::UNPROCESSABLE_ENTITY
+impl Classify for Rejected {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::FailedPrecondition
     }
 }
 
@@ -49,15 +51,8 @@ struct CheckedResponse {
 }
 
 impl Failer for CheckedResponse {
-    fn failed(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+    fn failed(&self) -> Option<&(dyn Classify + Send + Sync + 'static)> {
         self.err.as_ref().map(|e| e as _)
-    }
-
-    fn failure_status(&self) -> StatusCode {
-        use kit_core::error::StatusCoder;
-        self.err
-            .as_ref()
-            .map_or(StatusCode::OK, Rejected::status_code)
     }
 }
 
@@ -65,10 +60,7 @@ fn sum() -> Endpoint<SumRequest, SumResponse> {
     endpoint_fn(|req: SumRequest| async move {
         match req.a.checked_add(req.b) {
             Some(v) => Ok(SumResponse { v }),
-            None => Err(BoxError::from(WithStatus::new(
-                StatusCode::BAD_REQUEST,
-                "integer overflow",
-            ))),
+            None => Err(Error::new(ErrorKind::InvalidArgument, "integer overflow")),
         }
     })
 }
@@ -128,45 +120,24 @@ fn app() -> Router {
         .method_not_allowed_fallback(method_not_allowed)
 }
 
+/// Serves `app` in-process with kit-core's accept loop, for the rest of the test.
 async fn spawn(app: Router) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let server = TestServer::start(app).await;
+    let addr = server.addr();
+    // The server lives as long as the test's runtime.
+    std::mem::forget(server);
     addr
 }
 
-struct Answer {
-    status: StatusCode,
-    content_type: Option<String>,
-    allow: Option<String>,
-    body: String,
-}
-
+/// Sends `method` to `path` on `addr` with `body`.
 async fn send(addr: SocketAddr, method: Method, path: &str, body: impl Into<Vec<u8>>) -> Answer {
-    let response = reqwest::Client::new()
-        .request(method, format!("http://{addr}{path}"))
-        .body(body.into())
-        .send()
-        .await
-        .expect("the server answers");
-    let header = |name| {
-        response
-            .headers()
-            .get(name)
-            .map(|v: &http::HeaderValue| v.to_str().expect("ascii").to_owned())
-    };
-    Answer {
-        status: response.status(),
-        content_type: header(header::CONTENT_TYPE),
-        allow: header(header::ALLOW),
-        body: response.text().await.expect("body"),
-    }
+    testkit::http::send(method, &format!("http://{addr}{path}"), body, &[]).await
 }
 
 /// Asserts a JSON error answer: the status, `application/json`, and the message.
 fn assert_error(answer: &Answer, status: StatusCode, message: &str) {
     assert_eq!(answer.status, status, "{}", answer.body);
-    assert_eq!(answer.content_type.as_deref(), Some("application/json"));
+    assert_eq!(answer.header("content-type"), Some("application/json"));
     let expected = format!("{}\n", serde_json::json!({ "error": message }));
     assert_eq!(answer.body, expected);
 }
@@ -176,7 +147,7 @@ async fn a_valid_request_gets_json_with_a_trailing_newline() {
     let addr = spawn(app()).await;
     let answer = send(addr, Method::POST, "/sum", r#"{"a":1,"b":2}"#).await;
     assert_eq!(answer.status, StatusCode::OK);
-    assert_eq!(answer.content_type.as_deref(), Some("application/json"));
+    assert_eq!(answer.header("content-type"), Some("application/json"));
     assert_eq!(answer.body, "{\"v\":3}\n");
 }
 
@@ -305,11 +276,7 @@ async fn a_panicking_endpoint_gets_500_and_the_server_carries_on() {
 async fn a_failed_response_is_answered_with_its_business_error() {
     let addr = spawn(app()).await;
     let answer = send(addr, Method::POST, "/checked", r#"{"a":-1,"b":0}"#).await;
-    assert_error(
-        &answer,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "a must not be negative",
-    );
+    assert_error(&answer, StatusCode::BAD_REQUEST, "a must not be negative");
     let answer = send(addr, Method::POST, "/checked", r#"{"a":4,"b":0}"#).await;
     assert_eq!(answer.status, StatusCode::OK);
     assert_eq!(answer.body, "{\"v\":4}\n");
@@ -327,7 +294,7 @@ async fn unknown_paths_and_methods_get_json_errors() {
         StatusCode::METHOD_NOT_ALLOWED,
         "method PUT is not allowed on /sum",
     );
-    assert_eq!(answer.allow.as_deref(), Some("POST"));
+    assert_eq!(answer.header("allow"), Some("POST"));
 }
 
 #[tokio::test]
@@ -427,14 +394,14 @@ async fn a_non_2xx_answer_is_an_error_with_the_status_and_message() {
         .invoke(SumRequest { a: i64::MAX, b: 1 })
         .await
         .expect_err("overflow");
-    let err = err.downcast_ref::<ClientError>().expect("a ClientError");
+    let err = err.find::<ClientError>().expect("a ClientError");
     assert_eq!(err.status(), Some(StatusCode::BAD_REQUEST));
     assert_eq!(
         err.to_string(),
         format!("POST http://{addr}/sum: 400 Bad Request: integer overflow")
     );
     assert_eq!(
-        kit_core::error::status_code(err),
+        status_code(err),
         StatusCode::BAD_GATEWAY,
         "a proxy answers an upstream failure with 502"
     );
@@ -486,7 +453,7 @@ async fn an_undecodable_answer_is_a_decode_error() {
         .await
         .expect_err("bad answer");
     assert!(matches!(
-        err.downcast_ref::<ClientError>(),
+        err.find::<ClientError>(),
         Some(ClientError::Decode { .. })
     ));
     assert_eq!(
@@ -526,7 +493,7 @@ async fn a_refused_connection_is_a_transport_error() {
         .invoke(SumRequest { a: 1, b: 2 })
         .await
         .expect_err("nobody listens");
-    let client_error = err.downcast_ref::<ClientError>().expect("a ClientError");
+    let client_error = err.find::<ClientError>().expect("a ClientError");
     assert!(
         matches!(client_error, ClientError::Transport { .. }),
         "{client_error:?}"
@@ -535,10 +502,7 @@ async fn a_refused_connection_is_a_transport_error() {
         err.to_string(),
         format!("POST http://{addr}/sum: connection refused")
     );
-    assert_eq!(
-        kit_core::error::status_code(err.as_ref()),
-        StatusCode::BAD_GATEWAY
-    );
+    assert_eq!(status_code(err.as_ref()), StatusCode::BAD_GATEWAY);
 }
 
 #[tokio::test]
@@ -572,20 +536,14 @@ async fn a_slow_server_times_out() {
         .expect("join")
         .expect_err("the server never answers");
     assert!(
-        matches!(
-            err.downcast_ref::<ClientError>(),
-            Some(ClientError::Timeout { .. })
-        ),
+        matches!(err.find::<ClientError>(), Some(ClientError::Timeout { .. })),
         "{err:?}"
     );
     assert_eq!(
         err.to_string(),
         format!("POST http://{addr}/sum: timed out")
     );
-    assert_eq!(
-        kit_core::error::status_code(err.as_ref()),
-        StatusCode::GATEWAY_TIMEOUT
-    );
+    assert_eq!(status_code(err.as_ref()), StatusCode::GATEWAY_TIMEOUT);
 }
 
 #[tokio::test(start_paused = true)]
@@ -708,4 +666,212 @@ async fn the_client_sends_json_with_a_newline_like_go() {
     let (content_type, body) = seen.lock().expect("lock").take().expect("a request");
     assert_eq!(content_type.as_deref(), Some("application/json"));
     assert_eq!(body, "{\"a\":1,\"b\":2}\n");
+}
+
+/// A value a before-hook puts in the request's extensions.
+#[derive(Debug, Clone, PartialEq)]
+struct Principal(String);
+
+/// What an endpoint saw of its request's context.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+struct Seen {
+    principal: Option<String>,
+    middleware_saw: Option<String>,
+    request_id: Option<String>,
+    timeout_ms: Option<u128>,
+}
+
+/// An endpoint that reports its context, behind a middleware that reads the principal too.
+fn context_reporter() -> Endpoint<Seen, Seen> {
+    let report: Endpoint<Seen, Seen> = endpoint_fn(|seen: Seen| async move {
+        let ctx = Context::current();
+        Ok::<_, Infallible>(Seen {
+            principal: ctx.get::<Principal>().map(|p| p.0.clone()),
+            request_id: ctx.get::<RequestId>().map(|id| id.to_string()),
+            timeout_ms: ctx.remaining().map(|left| left.as_millis()),
+            ..seen
+        })
+    });
+    let middleware =
+        kit_core::endpoint::middleware_fn(|next: Endpoint<Seen, Seen>, seen: Seen| async move {
+            let principal = Context::current().get::<Principal>().map(|p| p.0.clone());
+            next.invoke(Seen {
+                middleware_saw: principal,
+                ..seen
+            })
+            .await
+        });
+    kit_core::endpoint::Layer::layer(&middleware, report)
+}
+
+fn context_app() -> Router {
+    let server = Server::new(
+        context_reporter(),
+        decode_json_request,
+        encode_json_response,
+    )
+    .before(|parts| {
+        if let Some(user) = parts.headers.get("x-user").and_then(|v| v.to_str().ok()) {
+            parts.extensions.insert(Principal(user.to_owned()));
+        }
+    });
+    Router::new().route("/seen", any_service(server))
+}
+
+#[tokio::test]
+async fn the_request_context_reaches_middlewares_and_the_endpoint() {
+    let addr = spawn(context_app()).await;
+    let answer = testkit::http::send(
+        Method::POST,
+        &format!("http://{addr}/seen"),
+        "{}",
+        &[
+            ("x-user", "alice"),
+            ("x-request-id", "req-7"),
+            ("x-request-timeout", "2s"),
+        ],
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let seen: Seen = serde_json::from_str(&answer.body).expect("a Seen");
+    assert_eq!(seen.principal.as_deref(), Some("alice"));
+    assert_eq!(seen.middleware_saw.as_deref(), Some("alice"));
+    assert_eq!(seen.request_id.as_deref(), Some("req-7"));
+    let left = seen.timeout_ms.expect("a deadline");
+    assert!(left > 1000 && left <= 2000, "{left} ms left");
+
+    // Without the headers, nothing is made up.
+    let plain = send(addr, Method::POST, "/seen", "{}").await;
+    let seen: Seen = serde_json::from_str(&plain.body).expect("a Seen");
+    assert_eq!(seen, Seen::default());
+}
+
+#[tokio::test]
+async fn a_timeout_header_that_does_not_parse_is_a_400() {
+    let addr = spawn(context_app()).await;
+    let answer = testkit::http::send(
+        Method::POST,
+        &format!("http://{addr}/seen"),
+        "{}",
+        &[("x-request-timeout", "10")],
+    )
+    .await;
+    assert_error(
+        &answer,
+        StatusCode::BAD_REQUEST,
+        "invalid X-Request-Timeout header: invalid duration \"10\": missing unit: use ns, us, ms, s, m or h",
+    );
+}
+
+/// An app whose `/never` endpoint never answers: it says when a call starts and when the
+/// call's work is dropped.
+struct Never {
+    started: Arc<tokio::sync::Notify>,
+    dropped: Arc<tokio::sync::Notify>,
+}
+
+impl Never {
+    fn app() -> (Router, Never) {
+        struct Dropped(Arc<tokio::sync::Notify>);
+        impl Drop for Dropped {
+            fn drop(&mut self) {
+                self.0.notify_one();
+            }
+        }
+        let never = Never {
+            started: Arc::default(),
+            dropped: Arc::default(),
+        };
+        let (begun, watch) = (never.started.clone(), never.dropped.clone());
+        let endpoint: Endpoint<SumRequest, SumResponse> = endpoint_fn(move |_: SumRequest| {
+            let guard = Dropped(watch.clone());
+            let begun = begun.clone();
+            async move {
+                let _guard = guard;
+                begun.notify_one();
+                std::future::pending::<()>().await;
+                Ok::<_, Infallible>(SumResponse { v: 0 })
+            }
+        });
+        let app = Router::new().route(
+            "/never",
+            post_service(Server::new(
+                endpoint,
+                decode_json_request,
+                encode_json_response,
+            )),
+        );
+        (app, never)
+    }
+
+    async fn dropped(&self) {
+        tokio::time::timeout(Duration::from_secs(10), self.dropped.notified())
+            .await
+            .expect("the endpoint's work is dropped with the request");
+    }
+}
+
+#[tokio::test]
+async fn a_request_whose_deadline_passes_gets_504_and_its_work_is_dropped() {
+    let (app, never) = Never::app();
+    let addr = spawn(app).await;
+    let answer = testkit::http::send(
+        Method::POST,
+        &format!("http://{addr}/never"),
+        r#"{"a":1,"b":2}"#,
+        &[("x-request-timeout", "50ms")],
+    )
+    .await;
+    assert_error(&answer, StatusCode::GATEWAY_TIMEOUT, "deadline exceeded");
+    never.dropped().await;
+}
+
+#[tokio::test]
+async fn a_client_that_disconnects_cancels_the_work() {
+    let (app, never) = Never::app();
+    let addr = spawn(app).await;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream
+        .write_all(
+            b"POST /never HTTP/1.1\r\nhost: test\r\ncontent-length: 13\r\n\r\n{\"a\":1,\"b\":2}",
+        )
+        .await
+        .expect("write");
+    never.started.notified().await;
+    drop(stream);
+    never.dropped().await;
+}
+
+#[tokio::test]
+async fn the_client_passes_what_is_left_of_the_deadline_and_the_request_id_on() {
+    let addr = spawn(context_app()).await;
+    let client: Endpoint<Seen, Seen> = Client::new(
+        Method::POST,
+        format!("http://{addr}/seen").parse().expect("url"),
+        encode_json_request::<Seen>,
+        decode_json_response::<Seen>,
+    )
+    .endpoint();
+    let ctx = Context::new()
+        .with_timeout(Duration::from_millis(1500))
+        .with_value(RequestId::new("hop-1").expect("an id"));
+    let seen = ctx
+        .scope(client.invoke(Seen::default()))
+        .await
+        .expect("an answer");
+    assert_eq!(seen.request_id.as_deref(), Some("hop-1"));
+    let left = seen.timeout_ms.expect("the deadline travelled");
+    assert!(left > 0 && left < 1500, "{left} ms left");
+
+    // A call whose deadline has passed is not sent at all.
+    let expired = Context::new().with_timeout(Duration::ZERO);
+    let err = expired
+        .scope(client.invoke(Seen::default()))
+        .await
+        .expect_err("no time left");
+    assert!(matches!(
+        err.find::<ClientError>(),
+        Some(ClientError::Timeout { .. })
+    ));
+    assert_eq!(err.kind(), ErrorKind::DeadlineExceeded);
 }

@@ -3,7 +3,6 @@
 //! token bucket is shared (tower's own `RateLimit` keeps its budget in one service value, limits
 //! in `poll_ready`, and is not even `Clone`).
 
-use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
@@ -14,7 +13,7 @@ use kit_core::endpoint::{Endpoint, ServiceBuilder, endpoint_fn};
 use kit_core::ratelimit::{ErroringLimiterLayer, Limiter};
 use kit_core::transport::http::{Server, decode_json_request, encode_json_response};
 use serde::{Deserialize, Serialize};
-use tokio::net::TcpListener;
+use testkit::http::{TestServer, post_json};
 
 #[derive(Debug, Deserialize)]
 struct EchoRequest {
@@ -28,13 +27,6 @@ struct EchoResponse {
 
 const BURST: u32 = 5;
 const REQUESTS: u32 = 20;
-
-async fn spawn(app: Router) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    addr
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_erroring_limiter_limits_concurrent_requests_across_clones() {
@@ -60,21 +52,14 @@ async fn the_erroring_limiter_limits_concurrent_requests_across_clones() {
             encode_json_response,
         )),
     );
-    let addr = spawn(app).await;
+    let server = TestServer::start(app).await;
+    let url = server.url("/echo");
 
-    let client = reqwest::Client::new();
     let requests = (0..REQUESTS).map(|n| {
-        let client = client.clone();
+        let url = url.clone();
         tokio::spawn(async move {
-            let response = client
-                .post(format!("http://{addr}/echo"))
-                .body(format!(r#"{{"n":{n}}}"#))
-                .send()
-                .await
-                .expect("the server answers");
-            let status = response.status();
-            let body = response.text().await.expect("body");
-            (n, status, body)
+            let answer = post_json(&url, &format!(r#"{{"n":{n}}}"#)).await;
+            (n, answer.status, answer.body)
         })
     });
     let mut answers = Vec::new();

@@ -4,6 +4,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use kit_core::endpoint::{Endpoint, endpoint_fn};
+use kit_core::error::{Classify, Error, ErrorKind};
 use serde::{Deserialize, Serialize};
 
 use crate::service::StringService;
@@ -45,9 +46,10 @@ pub struct CountResponse {
 // ANCHOR: uppercase
 /// The `uppercase` endpoint of `svc`.
 ///
-/// A business error travels inside the response, in `err`, so the call itself succeeds: that is
-/// what the tutorial's clients expect. Any other error fails the call, and the transport answers
-/// it with its status.
+/// A business error (the caller's mistake, such as an empty string) travels inside the response,
+/// in `err`, so the call itself succeeds: that is what the tutorial's clients expect. Any other
+/// failure, which a service that calls others can have, fails the call, and the transport
+/// answers it with the status of its kind.
 pub fn make_uppercase_endpoint<S>(svc: S) -> Endpoint<UppercaseRequest, UppercaseResponse>
 where
     S: StringService + Send + Sync + 'static,
@@ -59,11 +61,11 @@ where
         async move {
             match svc.uppercase(&req.s).await {
                 Ok(v) => Ok(UppercaseResponse { v, err: None }),
-                Err(err) if err.is_business() => Ok(UppercaseResponse {
+                Err(err) if err.kind() == ErrorKind::InvalidArgument => Ok(UppercaseResponse {
                     v: String::new(),
                     err: Some(err.to_string()),
                 }),
-                Err(err) => Err(err),
+                Err(err) => Err(Error::from(err)),
             }
         }
     })

@@ -2,17 +2,21 @@
 
 use std::future::Future;
 
-use http::StatusCode;
-use kit_core::error::StatusCoder;
+use kit_core::error::{Classify, ErrorKind};
 
 // ANCHOR: trait
 /// Operations on strings.
 ///
 /// The methods are asynchronous although this implementation never waits: a later stage of the
-/// tutorial implements the same trait by calling other instances over the network.
+/// tutorial implements the same trait by calling other instances over the network. For the same
+/// reason each implementation names its own error type: whatever it is, it says what
+/// [kind](Classify) of failure each error is, so that a transport can answer it well.
 pub trait StringService {
+    /// What can go wrong in this implementation.
+    type Error: Classify + Send + Sync + 'static;
+
     /// `s` in upper case; fails on an empty string.
-    fn uppercase(&self, s: &str) -> impl Future<Output = Result<String, ServiceError>> + Send;
+    fn uppercase(&self, s: &str) -> impl Future<Output = Result<String, Self::Error>> + Send;
 
     /// The length of `s` in bytes.
     fn count(&self, s: &str) -> impl Future<Output = usize> + Send;
@@ -20,40 +24,19 @@ pub trait StringService {
 // ANCHOR_END: trait
 
 // ANCHOR: error
-/// What can go wrong in a [`StringService`].
+/// What can go wrong in [`BasicStringService`]: the tutorial's `ErrEmpty`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ServiceError {
     /// `uppercase` was given an empty string.
     #[error("Empty string")]
     Empty,
-    /// Another instance answered with a business error, passed on in its own words (a Go kit
-    /// instance says `empty string`).
-    #[error("{0}")]
-    Remote(String),
-    /// The instances this one calls could not answer (stringsvc3's proxy): every attempt
-    /// failed, or time ran out. `status` says how to report it: 503, or 504 for a deadline.
-    #[error("{message}")]
-    Unavailable {
-        /// Why, as the retrying client put it.
-        message: String,
-        /// The HTTP status that describes it.
-        status: StatusCode,
-    },
 }
 
-impl ServiceError {
-    /// Whether this is a business error, reported inside a normal answer, rather than a failure
-    /// to answer at all.
-    pub fn is_business(&self) -> bool {
-        matches!(self, ServiceError::Empty | ServiceError::Remote(_))
-    }
-}
-
-impl StatusCoder for ServiceError {
-    fn status_code(&self) -> StatusCode {
+impl Classify for ServiceError {
+    /// An empty string is the caller's mistake.
+    fn kind(&self) -> ErrorKind {
         match self {
-            ServiceError::Empty | ServiceError::Remote(_) => StatusCode::BAD_REQUEST,
-            ServiceError::Unavailable { status, .. } => *status,
+            ServiceError::Empty => ErrorKind::InvalidArgument,
         }
     }
 }
@@ -65,6 +48,8 @@ impl StatusCoder for ServiceError {
 pub struct BasicStringService;
 
 impl StringService for BasicStringService {
+    type Error = ServiceError;
+
     async fn uppercase(&self, s: &str) -> Result<String, ServiceError> {
         if s.is_empty() {
             return Err(ServiceError::Empty);

@@ -2,36 +2,58 @@
 
 use axum::Router;
 use axum::routing::{MethodRouter, get_service};
-use kit_core::error::StatusCoder;
 use kit_core::transport::http::{
-    Response, Server, decode_json_request, encode_error, encode_json_response, json_response,
-    method_not_allowed, not_found,
+    Server, decode_json_request, encode_json_response, method_not_allowed, not_found,
 };
 
-use crate::endpoint::{UppercaseResponse, make_count_endpoint, make_uppercase_endpoint};
-use crate::service::{ServiceError, StringService};
+use crate::endpoint::{
+    CountRequest, CountResponse, UppercaseRequest, UppercaseResponse, make_count_endpoint,
+    make_uppercase_endpoint,
+};
+use crate::service::StringService;
 
 // ANCHOR: app
 /// The service's HTTP API: `POST /uppercase` and `POST /count`, with JSON bodies.
-///
-/// `GET` with a JSON body works too, because that is how Go kit's own proxy (the tutorial's third
-/// stage) calls an instance; any other method gets 405, and an unknown path 404, both with a JSON
-/// error.
 pub fn app<S>(svc: S) -> Router
 where
     S: StringService + Clone + Send + Sync + 'static,
 {
-    let uppercase = Server::new(
-        make_uppercase_endpoint(svc.clone()),
+    routes(uppercase_server(svc.clone()), count_server(svc))
+}
+
+/// `uppercase` over HTTP: its endpoint, with kit-core's JSON codecs.
+pub fn uppercase_server<S>(svc: S) -> Server<UppercaseRequest, UppercaseResponse>
+where
+    S: StringService + Send + Sync + 'static,
+{
+    Server::new(
+        make_uppercase_endpoint(svc),
         decode_json_request,
         encode_json_response,
     )
-    .error_encoder(encode_uppercase_error);
-    let count = Server::new(
+}
+
+/// `count` over HTTP.
+pub fn count_server<S>(svc: S) -> Server<CountRequest, CountResponse>
+where
+    S: StringService + Send + Sync + 'static,
+{
+    Server::new(
         make_count_endpoint(svc),
         decode_json_request,
         encode_json_response,
-    );
+    )
+}
+
+/// The routes: `/uppercase` and `/count`.
+///
+/// `GET` with a JSON body works too, because that is how Go kit's own proxy (the tutorial's third
+/// stage) calls an instance; any other method gets 405, and an unknown path 404, both with a JSON
+/// error.
+pub fn routes(
+    uppercase: Server<UppercaseRequest, UppercaseResponse>,
+    count: Server<CountRequest, CountResponse>,
+) -> Router {
     Router::new()
         .route("/uppercase", get_or_post(uppercase))
         .route("/count", get_or_post(count))
@@ -39,23 +61,6 @@ where
         .method_not_allowed_fallback(method_not_allowed)
 }
 // ANCHOR_END: app
-
-/// Answers a failed `uppercase` call. A service error (a proxy whose instances could not
-/// answer) keeps the response's shape, `{"v":"","err":"<why>"}`, so that clients that read `err`
-/// see why, with the error's status (503, or 504 for a deadline); anything else, such as a body
-/// that is not JSON, gets kit-core's `{"error":"<why>"}`.
-pub fn encode_uppercase_error(error: &(dyn std::error::Error + Send + Sync + 'static)) -> Response {
-    match error.downcast_ref::<ServiceError>() {
-        Some(err) => {
-            let body = UppercaseResponse {
-                v: String::new(),
-                err: Some(err.to_string()),
-            };
-            json_response(err.status_code(), &body).unwrap_or_else(|_| encode_error(error))
-        }
-        None => encode_error(error),
-    }
-}
 
 /// Routes `GET` (and so `HEAD`) and `POST` to `server`.
 fn get_or_post<Req, Resp>(server: Server<Req, Resp>) -> MethodRouter

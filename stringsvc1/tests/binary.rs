@@ -2,32 +2,23 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
-use testkit::process::{PATIENCE, Spawned, free_port};
+use testkit::process::{PATIENCE, Service, free_port};
 
 const BIN: &str = env!("CARGO_BIN_EXE_stringsvc1");
 
-fn start(args: &[&str]) -> Spawned {
-    let mut command = Command::new(BIN);
-    command.args(args);
-    Spawned::start(command).expect("the binary starts")
+/// Starts the binary with `args`, which name `port`, and waits until it listens there.
+fn start(args: &[&str], port: u16) -> Service {
+    Service::start_on(BIN, args, &[], port)
 }
 
 /// Runs the binary to completion and returns its exit code and everything it printed.
 fn run(args: &[&str]) -> (Option<i32>, String, String) {
-    let output = Command::new(BIN)
-        .args(args)
-        .output()
-        .expect("the binary runs");
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    let finished = testkit::process::run(BIN, args);
+    (finished.code, finished.stdout, finished.stderr)
 }
 
 fn uppercase(port: u16, s: &str) -> String {
@@ -91,8 +82,7 @@ fn wait_until_refused(port: u16) {
 #[test]
 fn serves_until_sigterm_then_exits_zero() {
     let port = free_port();
-    let mut service = start(&["--listen", &format!("127.0.0.1:{port}")]);
-    service.wait_for_port(port).expect("listening");
+    let service = start(&["--listen", &format!("127.0.0.1:{port}")], port);
     assert!(uppercase(port, "hi").ends_with("{\"v\":\"HI\",\"err\":null}\n"));
 
     // A kept-alive connection that has been served and now sits idle must not hold up the exit.
@@ -105,10 +95,8 @@ fn serves_until_sigterm_then_exits_zero() {
     idle.write_all(request.as_bytes()).expect("write");
     assert!(read_response(&mut idle).ends_with("{\"v\":\"KEEP\",\"err\":null}\n"));
 
-    let status = service.terminate().expect("exits");
-    assert!(status.success(), "{status}: {}", service.output());
     assert_eq!(
-        service.output(),
+        service.stop(),
         format!("stringsvc1 listening on 127.0.0.1:{port}\n")
     );
 }
@@ -116,12 +104,11 @@ fn serves_until_sigterm_then_exits_zero() {
 #[test]
 fn a_request_in_flight_is_answered_before_exit() {
     let port = free_port();
-    let mut service = start(&["--listen", &format!("127.0.0.1:{port}")]);
-    service.wait_for_port(port).expect("listening");
+    let mut service = start(&["--listen", &format!("127.0.0.1:{port}")], port);
     let body = r#"{"s":"in flight"}"#;
     let mut in_flight = start_request_in_flight(port, body);
 
-    service.signal(Signal::SIGTERM).expect("signal");
+    service.process().signal(Signal::SIGTERM).expect("signal");
     wait_until_refused(port);
     in_flight
         .write_all(body.as_bytes())
@@ -133,7 +120,7 @@ fn a_request_in_flight_is_answered_before_exit() {
         "{answer}"
     );
 
-    let status = service.wait().expect("exits");
+    let status = service.process().wait().expect("exits");
     assert!(status.success(), "{status}: {}", service.output());
 }
 
@@ -141,14 +128,13 @@ fn a_request_in_flight_is_answered_before_exit() {
 fn the_drain_deadline_bounds_the_wait() {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
-    let mut service = start(&["--listen", &listen, "--drain-timeout", "100ms"]);
-    service.wait_for_port(port).expect("listening");
+    let service = start(&["--listen", &listen, "--drain-timeout", "100ms"], port);
     let _stuck = start_request_in_flight(port, r#"{"s":"never sent"}"#);
 
-    let status = service.terminate().expect("exits once the deadline passes");
-    assert!(status.success(), "{status}: {}", service.output());
+    let (status, output) = service.terminate();
+    assert!(status.success(), "{status}: {output}");
     assert_eq!(
-        service.output(),
+        output,
         format!(
             "stringsvc1 listening on {listen}\nstringsvc1: requests still in flight after 100ms; stopped without them\n"
         )
@@ -159,19 +145,21 @@ fn the_drain_deadline_bounds_the_wait() {
 fn a_second_signal_stops_it_at_once() {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
-    let mut service = start(&["--listen", &listen, "--drain-timeout", "1h"]);
-    service.wait_for_port(port).expect("listening");
+    let mut service = start(&["--listen", &listen, "--drain-timeout", "1h"], port);
     let _stuck = start_request_in_flight(port, r#"{"s":"never sent"}"#);
 
-    service.signal(Signal::SIGINT).expect("signal");
+    service.process().signal(Signal::SIGINT).expect("signal");
     wait_until_refused(port);
-    service.signal(Signal::SIGINT).expect("signal");
-    let status = service.wait().expect("exits without waiting an hour");
+    service.process().signal(Signal::SIGINT).expect("signal");
+    let status = service
+        .process()
+        .wait()
+        .expect("exits without waiting an hour");
     assert_eq!(status.code(), Some(1));
     assert_eq!(
         service.output(),
         format!(
-            "stringsvc1 listening on {listen}\nsecond signal: stopping without waiting for requests in flight\n"
+            "stringsvc1 listening on {listen}\nstringsvc1: second signal: stopping without waiting for requests in flight\n"
         )
     );
 }
@@ -179,10 +167,9 @@ fn a_second_signal_stops_it_at_once() {
 #[test]
 fn ctrl_c_stops_it_too() {
     let port = free_port();
-    let mut service = start(&["--listen", &format!(":{port}")]);
-    service.wait_for_port(port).expect("listening");
-    service.signal(Signal::SIGINT).expect("signal");
-    let status = service.wait().expect("exits");
+    let mut service = start(&["--listen", &format!(":{port}")], port);
+    service.process().signal(Signal::SIGINT).expect("signal");
+    let status = service.process().wait().expect("exits");
     assert!(status.success(), "{status}: {}", service.output());
     assert_eq!(
         service.output(),
@@ -279,5 +266,17 @@ fn a_bad_drain_timeout_is_refused() {
     assert!(
         stderr.starts_with("error: invalid value 'soon' for '--drain-timeout <DURATION>': "),
         "{stderr}"
+    );
+}
+
+#[test]
+fn go_style_flags_work_too() {
+    let port = free_port();
+    let listen = format!("-listen=127.0.0.1:{port}");
+    let service = start(&[&listen, "-drain-timeout", "1s"], port);
+    assert!(uppercase(port, "go").ends_with("{\"v\":\"GO\",\"err\":null}\n"));
+    assert_eq!(
+        service.stop(),
+        format!("stringsvc1 listening on 127.0.0.1:{port}\n")
     );
 }

@@ -1,75 +1,47 @@
 //! The HTTP API as the tutorial's users and Go kit's clients see it, over a real socket.
 
-use std::net::SocketAddr;
-
 use http::{Method, StatusCode};
 use kit_core::endpoint::EndpointExt;
 use kit_core::transport::http::{Client, decode_json_response, encode_json_request};
 use stringsvc1::endpoint::{CountRequest, CountResponse, UppercaseRequest, UppercaseResponse};
 use stringsvc1::service::BasicStringService;
+use testkit::http::{Answer, TestServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
-async fn start() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let app = stringsvc1::transport::app(BasicStringService);
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    addr
+/// The stage-1 app, served in-process on a real socket with kit-core's accept loop.
+async fn start() -> TestServer {
+    TestServer::start(stringsvc1::transport::app(BasicStringService)).await
 }
 
-#[derive(Debug)]
-struct Answer {
-    status: StatusCode,
-    content_type: String,
-    allow: String,
-    body: String,
-}
-
-/// What `curl -X<method> -d'<body>' <addr><path>` gets.
-async fn curl(addr: SocketAddr, method: &str, path: &str, body: &str) -> Answer {
+/// What `curl -X<method> -d'<body>' <server><path>` gets.
+async fn curl(server: &TestServer, method: &str, path: &str, body: &str) -> Answer {
     let method = Method::from_bytes(method.as_bytes()).expect("method");
-    let response = reqwest::Client::new()
-        .request(method, format!("http://{addr}{path}"))
-        // What curl -d sends.
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body.to_owned())
-        .send()
-        .await
-        .expect("an answer");
-    let header = |name: &str| {
-        response
-            .headers()
-            .get(name)
-            .map(|v| v.to_str().expect("ascii").to_owned())
-            .unwrap_or_default()
-    };
-    Answer {
-        status: response.status(),
-        content_type: header("content-type"),
-        allow: header("allow"),
-        body: response.text().await.expect("body"),
-    }
+    // What curl -d sends.
+    let form = [("content-type", "application/x-www-form-urlencoded")];
+    testkit::http::send(method, &server.url(path), body, &form).await
 }
 
 fn assert_ok(answer: &Answer, body: &str) {
     assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
-    assert_eq!(answer.content_type, "application/json");
+    assert_eq!(
+        answer.header("content-type").unwrap_or_default(),
+        "application/json"
+    );
     assert_eq!(answer.body, format!("{body}\n"));
 }
 
 #[tokio::test]
 async fn the_tutorial_curl_lines_get_the_tutorial_answers() {
-    let addr = start().await;
-    let answer = curl(addr, "POST", "/uppercase", r#"{"s":"hello, world"}"#).await;
+    let server = start().await;
+    let answer = curl(&server, "POST", "/uppercase", r#"{"s":"hello, world"}"#).await;
     assert_ok(&answer, r#"{"v":"HELLO, WORLD","err":null}"#);
-    let answer = curl(addr, "POST", "/count", r#"{"s":"hello, world"}"#).await;
+    let answer = curl(&server, "POST", "/count", r#"{"s":"hello, world"}"#).await;
     assert_ok(&answer, r#"{"v":12}"#);
 }
 
 #[tokio::test]
 async fn an_empty_or_missing_string_is_a_business_error_in_a_200() {
-    let addr = start().await;
+    let server = start().await;
     for body in [
         r#"{"s":""}"#,
         "{}",
@@ -77,41 +49,44 @@ async fn an_empty_or_missing_string_is_a_business_error_in_a_200() {
         "null",
         r#"{"s":null}"#,
     ] {
-        let answer = curl(addr, "POST", "/uppercase", body).await;
+        let answer = curl(&server, "POST", "/uppercase", body).await;
         assert_ok(&answer, r#"{"v":"","err":"Empty string"}"#);
     }
-    let answer = curl(addr, "POST", "/count", "{}").await;
+    let answer = curl(&server, "POST", "/count", "{}").await;
     assert_ok(&answer, r#"{"v":0}"#);
 }
 
 #[tokio::test]
 async fn answers_match_go_byte_for_byte() {
-    let addr = start().await;
+    let server = start().await;
     // Field names match case-insensitively, as Go's decoder does.
-    let answer = curl(addr, "POST", "/uppercase", r#"{"S":"go kit"}"#).await;
+    let answer = curl(&server, "POST", "/uppercase", r#"{"S":"go kit"}"#).await;
     assert_ok(&answer, r#"{"v":"GO KIT","err":null}"#);
     // Count is in bytes, as Go's len.
-    let answer = curl(addr, "POST", "/count", r#"{"s":"héllo"}"#).await;
+    let answer = curl(&server, "POST", "/count", r#"{"s":"héllo"}"#).await;
     assert_ok(&answer, r#"{"v":6}"#);
     // Upper case is per character, as Go's strings.ToUpper.
-    let answer = curl(addr, "POST", "/uppercase", r#"{"s":"straße"}"#).await;
+    let answer = curl(&server, "POST", "/uppercase", r#"{"s":"straße"}"#).await;
     assert_ok(&answer, r#"{"v":"STRAßE","err":null}"#);
     // HTML-sensitive characters are escaped, as Go's encoder does.
-    let answer = curl(addr, "POST", "/uppercase", r#"{"s":"<a&b>"}"#).await;
+    let answer = curl(&server, "POST", "/uppercase", r#"{"s":"<a&b>"}"#).await;
     assert_ok(&answer, r#"{"v":"\u003cA\u0026B\u003e","err":null}"#);
 }
 
 #[tokio::test]
 async fn get_with_a_body_works_as_go_kit_clients_send_it() {
-    let addr = start().await;
-    let answer = curl(addr, "GET", "/uppercase", r#"{"s":"hello"}"#).await;
+    let server = start().await;
+    let answer = curl(&server, "GET", "/uppercase", r#"{"s":"hello"}"#).await;
     assert_ok(&answer, r#"{"v":"HELLO","err":null}"#);
 
     // Go kit's HTTP client: GET, a chunked body ending in a newline, no Content-Type.
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let mut stream = tokio::net::TcpStream::connect(server.addr())
+        .await
+        .expect("connect");
     let body = "{\"s\":\"from go kit\"}\n";
     let request = format!(
-        "GET /uppercase HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: Go-http-client/1.1\r\nTransfer-Encoding: chunked\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+        "GET /uppercase HTTP/1.1\r\nHost: {}\r\nUser-Agent: Go-http-client/1.1\r\nTransfer-Encoding: chunked\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+        server.addr(),
         body.len()
     );
     stream.write_all(request.as_bytes()).await.expect("write");
@@ -126,12 +101,15 @@ async fn get_with_a_body_works_as_go_kit_clients_send_it() {
 
 #[tokio::test]
 async fn other_methods_get_405_with_allow() {
-    let addr = start().await;
+    let server = start().await;
     for method in ["PUT", "DELETE", "PATCH"] {
-        let answer = curl(addr, method, "/count", "{}").await;
+        let answer = curl(&server, method, "/count", "{}").await;
         assert_eq!(answer.status, StatusCode::METHOD_NOT_ALLOWED);
-        assert_eq!(answer.content_type, "application/json");
-        assert_eq!(answer.allow, "GET,HEAD,POST");
+        assert_eq!(
+            answer.header("content-type").unwrap_or_default(),
+            "application/json"
+        );
+        assert_eq!(answer.header("allow").unwrap_or_default(), "GET,HEAD,POST");
         assert_eq!(
             answer.body,
             format!("{{\"error\":\"method {method} is not allowed on /count\"}}\n")
@@ -141,22 +119,25 @@ async fn other_methods_get_405_with_allow() {
 
 #[tokio::test]
 async fn unknown_paths_get_404() {
-    let addr = start().await;
-    let answer = curl(addr, "POST", "/lowercase", "{}").await;
+    let server = start().await;
+    let answer = curl(&server, "POST", "/lowercase", "{}").await;
     assert_eq!(answer.status, StatusCode::NOT_FOUND);
-    assert_eq!(answer.content_type, "application/json");
+    assert_eq!(
+        answer.header("content-type").unwrap_or_default(),
+        "application/json"
+    );
     assert_eq!(
         answer.body,
         "{\"error\":\"no route for POST /lowercase\"}\n"
     );
     // Paths match exactly, as Go's ServeMux patterns without a trailing slash.
-    let answer = curl(addr, "POST", "/uppercase/", "{}").await;
+    let answer = curl(&server, "POST", "/uppercase/", "{}").await;
     assert_eq!(answer.status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
 async fn bad_requests_get_400_naming_the_problem() {
-    let addr = start().await;
+    let server = start().await;
     let cases = [
         ("", "invalid request body: body is empty; expected JSON"),
         (
@@ -178,9 +159,12 @@ async fn bad_requests_get_400_naming_the_problem() {
     ];
     for path in ["/uppercase", "/count"] {
         for (body, message) in cases {
-            let answer = curl(addr, "POST", path, body).await;
+            let answer = curl(&server, "POST", path, body).await;
             assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{body}");
-            assert_eq!(answer.content_type, "application/json");
+            assert_eq!(
+                answer.header("content-type").unwrap_or_default(),
+                "application/json"
+            );
             assert_eq!(answer.body, format!("{{\"error\":\"{message}\"}}\n"));
         }
     }
@@ -188,21 +172,22 @@ async fn bad_requests_get_400_naming_the_problem() {
 
 #[tokio::test]
 async fn invalid_utf8_and_oversized_bodies_are_refused() {
-    let addr = start().await;
-    let response = reqwest::Client::new()
-        .post(format!("http://{addr}/uppercase"))
-        .body(b"{\"s\":\"\xc3\x28\"}".to_vec())
-        .send()
-        .await
-        .expect("answer");
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let server = start().await;
+    let answer = testkit::http::send(
+        Method::POST,
+        &server.url("/uppercase"),
+        b"{\"s\":\"\xc3\x28\"}".to_vec(),
+        &[],
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
     assert_eq!(
-        response.text().await.expect("body"),
+        answer.body,
         "{\"error\":\"invalid request body: body is not valid UTF-8 (invalid byte at offset 6)\"}\n"
     );
 
     let huge = format!(r#"{{"s":"{}"}}"#, "x".repeat(2 * 1024 * 1024));
-    let answer = curl(addr, "POST", "/count", &huge).await;
+    let answer = curl(&server, "POST", "/count", &huge).await;
     assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(
         answer.body,
@@ -212,17 +197,17 @@ async fn invalid_utf8_and_oversized_bodies_are_refused() {
 
 #[tokio::test]
 async fn a_kit_core_client_talks_to_the_service() {
-    let addr = start().await;
+    let server = start().await;
     let uppercase = Client::new(
         Method::POST,
-        format!("http://{addr}/uppercase").parse().expect("url"),
+        server.url("/uppercase").parse().expect("url"),
         encode_json_request::<UppercaseRequest>,
         decode_json_response::<UppercaseResponse>,
     )
     .endpoint();
     let count = Client::new(
         Method::POST,
-        format!("http://{addr}/count").parse().expect("url"),
+        server.url("/count").parse().expect("url"),
         encode_json_request::<CountRequest>,
         decode_json_response::<CountResponse>,
     )

@@ -1,7 +1,14 @@
-//! The flags this stage adds to stringsvc1's, shared with the stages after it.
+//! The command line this stage adds to stringsvc1's, shared with the stages after it: how to
+//! log, and a `main` that serves an app with a logger and metrics.
 
+use std::process::ExitCode;
+use std::time::Duration;
+
+use axum::Router;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
-use kit_core::log::Format;
+use kit_core::log::{Format, LogGuard, Logger, LoggerBuilder};
+use kit_core::metrics::Registry;
+use kit_core::run::{Program, ServeArgs, fail};
 
 /// How the service logs: `--log-format`, with `RUST_LOG` for filtering.
 #[derive(Debug, Clone, clap::Args)]
@@ -15,3 +22,44 @@ pub struct LogArgs {
     )]
     pub log_format: Format,
 }
+
+/// How often histograms fold their samples into buckets between scrapes.
+const UPKEEP: Duration = Duration::from_millis(250);
+
+// ANCHOR: serve
+/// Installs the logger `builder` describes, builds the app with it and a new metrics registry,
+/// and serves it on `serve.listen` until a signal, logging `msg=HTTP addr=...` once it listens.
+///
+/// `app` may refuse to be built (a bad `--proxy`, say): its error is a usage error, one line and
+/// exit status 2. Dropping the log writer's guard at the end flushes the lines still queued.
+pub async fn serve<E: std::fmt::Display>(
+    name: &str,
+    serve: &ServeArgs,
+    builder: LoggerBuilder,
+    app: impl FnOnce(&Logger, &Registry) -> Result<Router, E>,
+) -> ExitCode {
+    let (logger, _log_writer): (Logger, LogGuard) = match builder.to_stderr() {
+        Ok(logger) => logger,
+        Err(err) => return fail(err),
+    };
+    let _ = logger.install();
+
+    let registry = Registry::new();
+    let app = match app(&logger, &registry) {
+        Ok(app) => app,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    tokio::spawn(registry.upkeep(UPKEEP));
+
+    Program::new(name)
+        .drain_timeout(serve.drain.drain_timeout)
+        .http(&serve.listen, app, |addr| {
+            tracing::info!(msg = "HTTP", addr = %addr);
+        })
+        .run()
+        .await
+}
+// ANCHOR_END: serve

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use kit_core::metrics::{Registry, RequestMetrics};
 use metrics::Histogram;
-use stringsvc1::service::{ServiceError, StringService};
+use stringsvc1::service::StringService;
 
 /// The namespace and subsystem of every metric, as in Go kit's example: `my_group` and
 /// `string_service`.
@@ -53,7 +53,9 @@ pub struct InstrumentingMiddleware<S> {
 }
 
 impl<S: StringService + Sync> StringService for InstrumentingMiddleware<S> {
-    async fn uppercase(&self, s: &str) -> Result<String, ServiceError> {
+    type Error = S::Error;
+
+    async fn uppercase(&self, s: &str) -> Result<String, S::Error> {
         let begin = Instant::now();
         let result = self.next.uppercase(s).await;
         self.metrics

@@ -3,8 +3,9 @@
 
 use std::time::Instant;
 
-use kit_core::log::{GoDuration, Logger, or_null};
-use stringsvc1::service::{ServiceError, StringService};
+use kit_core::duration::GoDuration;
+use kit_core::log::{Logger, or_null};
+use stringsvc1::service::StringService;
 
 // ANCHOR: middleware
 /// Logs one line per call of the wrapped service, through the logger it was given.
@@ -19,7 +20,9 @@ pub struct LoggingMiddleware<S> {
 
 // ANCHOR: impl
 impl<S: StringService + Sync> StringService for LoggingMiddleware<S> {
-    async fn uppercase(&self, s: &str) -> Result<String, ServiceError> {
+    type Error = S::Error;
+
+    async fn uppercase(&self, s: &str) -> Result<String, S::Error> {
         let begin = Instant::now();
         let result = self.next.uppercase(s).await;
         self.logger.in_scope(|| {
@@ -54,7 +57,7 @@ impl<S: StringService + Sync> StringService for LoggingMiddleware<S> {
 mod tests {
     use super::*;
     use kit_core::log::Format;
-    use stringsvc1::service::BasicStringService;
+    use stringsvc1::service::{BasicStringService, ServiceError};
 
     /// A line with its `took` value, which varies, cut off.
     fn without_took(line: &str) -> &str {

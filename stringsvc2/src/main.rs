@@ -3,21 +3,16 @@
 //! stringsvc1's service, endpoints and transport, wrapped in this crate's logging and
 //! instrumenting middlewares, with the metrics on `/metrics`.
 
+use std::convert::Infallible;
 use std::process::ExitCode;
-use std::time::Duration;
 
-use clap::Parser;
 use kit_core::log::Logger;
-use kit_core::metrics::Registry;
-use stringsvc1::cli::{ServeArgs, fail, serve_until_signal, usage_error};
+use kit_core::run::{self, ServeArgs};
 use stringsvc1::service::BasicStringService;
-use stringsvc1::transport;
-use stringsvc2::cli::LogArgs;
-use stringsvc2::instrumenting::{InstrumentingMiddleware, Metrics};
-use stringsvc2::logging::LoggingMiddleware;
+use stringsvc2::cli::{LogArgs, serve};
 
 /// The flags of `stringsvc2`.
-#[derive(Debug, Parser)]
+#[derive(Debug, clap::Parser)]
 #[command(
     name = "stringsvc2",
     version,
@@ -34,33 +29,15 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = match Args::try_parse() {
+    let args: Args = match run::parse() {
         Ok(args) => args,
-        Err(err) => return usage_error(err),
+        Err(exit) => return exit,
     };
-
     // ANCHOR: wiring
-    let (logger, _log_writer) = match Logger::builder(args.log.log_format).to_stderr() {
-        Ok(logger) => logger,
-        Err(err) => return fail(err),
-    };
-    let _ = logger.install();
-
-    let registry = Registry::new();
-    let svc = InstrumentingMiddleware {
-        metrics: Metrics::new(&registry),
-        next: LoggingMiddleware {
-            logger: logger.clone(),
-            next: BasicStringService,
-        },
-    };
-    let app = transport::app(svc).merge(registry.router());
-    tokio::spawn(registry.upkeep(Duration::from_millis(250)));
-    // ANCHOR_END: wiring
-
-    serve_until_signal("stringsvc2", &args.serve, app, |addr| {
-        tracing::info!(msg = "HTTP", addr = %addr);
+    let logger = Logger::builder(args.log.log_format);
+    serve("stringsvc2", &args.serve, logger, |logger, registry| {
+        Ok::<_, Infallible>(stringsvc2::app(BasicStringService, logger, registry))
     })
     .await
-    // Dropping `_log_writer` here flushes the log lines still queued.
+    // ANCHOR_END: wiring
 }

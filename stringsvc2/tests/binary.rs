@@ -4,66 +4,46 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
+use http::Method;
 use regex::Regex;
-use testkit::process::{Spawned, free_port};
+use testkit::process::Service;
 
 const BIN: &str = env!("CARGO_BIN_EXE_stringsvc2");
 
 /// Starts the binary on a free port of 127.0.0.1 and waits until it listens.
-fn start(args: &[&str], env: &[(&str, &str)]) -> (Spawned, u16) {
-    let port = free_port();
-    let mut command = Command::new(BIN);
-    command
-        .arg("--listen")
-        .arg(format!("127.0.0.1:{port}"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .envs(env.iter().copied());
-    let mut spawned = Spawned::start(command).expect("the binary starts");
-    spawned.wait_for_port(port).expect("it listens");
-    (spawned, port)
+fn start(args: &[&str], env: &[(&str, &str)]) -> Service {
+    Service::start_with_env(BIN, args, env)
 }
 
-/// Stops the binary with SIGTERM, checks it exits 0, and returns what it printed.
-fn stop(mut spawned: Spawned) -> String {
-    let status = spawned.terminate().expect("it stops");
-    assert!(status.success(), "exit {status}: {}", spawned.output());
-    spawned.output()
-}
-
-async fn post(port: u16, path: &str, body: &str) -> String {
-    reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{port}{path}"))
-        .body(body.to_owned())
-        .send()
+/// What a `POST` of `body` to `path` answers.
+async fn post(service: &Service, path: &str, body: &str) -> String {
+    testkit::http::post_json(&service.url(path), body)
         .await
-        .expect("an answer")
-        .text()
-        .await
-        .expect("a body")
+        .body
 }
 
 /// The tutorial's three calls.
-async fn tutorial_calls(port: u16) {
+async fn tutorial_calls(service: &Service) {
     assert_eq!(
-        post(port, "/uppercase", r#"{"s":"hello, world"}"#).await,
+        post(service, "/uppercase", r#"{"s":"hello, world"}"#).await,
         "{\"v\":\"HELLO, WORLD\",\"err\":null}\n"
     );
     assert_eq!(
-        post(port, "/uppercase", r#"{"s":""}"#).await,
+        post(service, "/uppercase", r#"{"s":""}"#).await,
         "{\"v\":\"\",\"err\":\"Empty string\"}\n"
     );
     assert_eq!(
-        post(port, "/count", r#"{"s":"hello, world"}"#).await,
+        post(service, "/count", r#"{"s":"hello, world"}"#).await,
         "{\"v\":12}\n"
     );
 }
 
 #[tokio::test]
 async fn logs_one_logfmt_line_per_call() {
-    let (spawned, port) = start(&[], &[]);
-    tutorial_calls(port).await;
-    let output = stop(spawned);
+    let service = start(&[], &[]);
+    let port = service.port();
+    tutorial_calls(&service).await;
+    let output = service.stop();
     let took = r"took=\d+(\.\d+)?(ns|µs|ms)";
     let expected = [
         format!("^msg=HTTP addr=127.0.0.1:{port}$"),
@@ -81,9 +61,10 @@ async fn logs_one_logfmt_line_per_call() {
 
 #[tokio::test]
 async fn logs_json_objects_with_the_same_keys() {
-    let (spawned, port) = start(&["--log-format", "json"], &[]);
-    tutorial_calls(port).await;
-    let output = stop(spawned);
+    let service = start(&["--log-format", "json"], &[]);
+    let port = service.port();
+    tutorial_calls(&service).await;
+    let output = service.stop();
     let objects: Vec<serde_json::Map<String, serde_json::Value>> = output
         .lines()
         .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{line:?}: {e}")))
@@ -111,9 +92,9 @@ async fn logs_json_objects_with_the_same_keys() {
 
 #[tokio::test]
 async fn rust_log_filters_the_lines() {
-    let (spawned, port) = start(&[], &[("RUST_LOG", "warn")]);
-    tutorial_calls(port).await;
-    assert_eq!(stop(spawned), "");
+    let service = start(&[], &[("RUST_LOG", "warn")]);
+    tutorial_calls(&service).await;
+    assert_eq!(service.stop(), "");
 }
 
 #[test]
@@ -170,29 +151,27 @@ fn samples(text: &str) -> BTreeMap<String, f64> {
 
 #[tokio::test]
 async fn metrics_count_what_happened() {
-    let (spawned, port) = start(&[], &[("RUST_LOG", "warn")]);
+    let service = start(&[], &[("RUST_LOG", "warn")]);
     for _ in 0..3 {
-        post(port, "/uppercase", r#"{"s":"hello"}"#).await;
+        post(&service, "/uppercase", r#"{"s":"hello"}"#).await;
     }
     for _ in 0..2 {
-        post(port, "/uppercase", r#"{"s":""}"#).await;
+        post(&service, "/uppercase", r#"{"s":""}"#).await;
     }
     for s in ["hello, world", "hello, world", "", "abc"] {
-        post(port, "/count", &format!(r#"{{"s":"{s}"}}"#)).await;
+        post(&service, "/count", &format!(r#"{{"s":"{s}"}}"#)).await;
     }
     // Refused before the service runs: not a request the service received.
-    post(port, "/count", "{bad json").await;
+    post(&service, "/count", "{bad json").await;
 
-    let response = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
-        .await
-        .expect("an answer");
-    assert_eq!(response.status(), 200);
+    let answer = testkit::http::send(Method::GET, &service.url("/metrics"), "", &[]).await;
+    assert_eq!(answer.status, 200);
     assert_eq!(
-        response.headers()["content-type"],
-        "text/plain; version=0.0.4; charset=utf-8"
+        answer.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
     );
-    let text = response.text().await.expect("a body");
-    stop(spawned);
+    let text = answer.body;
+    service.stop();
 
     let samples = samples(&text);
     let ns = "my_group_string_service";
@@ -277,19 +256,9 @@ async fn metrics_count_what_happened() {
 
 #[tokio::test]
 async fn metrics_answer_get_only() {
-    let (spawned, port) = start(&[], &[]);
-    let response = reqwest::Client::new()
-        .delete(format!("http://127.0.0.1:{port}/metrics"))
-        .send()
-        .await
-        .expect("an answer");
-    assert_eq!(response.status(), 405);
-    assert!(
-        response
-            .text()
-            .await
-            .expect("body")
-            .starts_with("{\"error\":")
-    );
-    stop(spawned);
+    let service = start(&[], &[]);
+    let answer = testkit::http::send(Method::DELETE, &service.url("/metrics"), "", &[]).await;
+    assert_eq!(answer.status, 405);
+    assert!(answer.body.starts_with("{\"error\":"), "{}", answer.body);
+    service.stop();
 }

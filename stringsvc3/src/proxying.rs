@@ -5,15 +5,17 @@ use std::time::Duration;
 
 use http::Method;
 use kit_core::circuitbreaker::{CircuitBreakerLayer, Settings};
+use kit_core::context::DeadlineLayer;
 use kit_core::endpoint::{Endpoint, EndpointExt, ServiceBuilder};
+use kit_core::error::{Classify, Error, ErrorKind};
 use kit_core::lb::{RoundRobin, retry};
-use kit_core::log::Logger;
+use kit_core::log::{Logger, LoggingLayer};
 use kit_core::ratelimit::{ErroringLimiterLayer, Limiter};
 use kit_core::sd::{Endpointer, FixedInstancer};
 use kit_core::transport::http::{Client, decode_json_response, encode_json_request};
 use reqwest::Url;
 use stringsvc1::endpoint::{UppercaseRequest, UppercaseResponse};
-use stringsvc1::service::{ServiceError, StringService};
+use stringsvc1::service::StringService;
 
 /// The uppercase endpoint of a remote instance, or of all of them behind a balancer.
 pub type UppercaseEndpoint = Endpoint<UppercaseRequest, UppercaseResponse>;
@@ -100,31 +102,37 @@ pub fn instance_url(instance: &str) -> Result<Url, InstanceError> {
 }
 // ANCHOR_END: url
 
+// ANCHOR: client
 /// The client endpoint of one instance: `GET` with a JSON body, as Go kit's proxy calls, so
-/// that Go kit instances and ours both answer it.
-pub fn http_client(url: Url, http: reqwest::Client) -> UppercaseEndpoint {
-    Client::new(
+/// that Go kit instances and ours both answer it. Each call is logged through `logger`, with the
+/// instance as its peer (kit-core's transport logging, `LoggingLayer`).
+pub fn http_client(url: Url, http: reqwest::Client, logger: &Logger) -> UppercaseEndpoint {
+    let logging = LoggingLayer::new(logger.clone(), "uppercase").peer(url.as_str());
+    let client = Client::new(
         Method::GET,
         url,
         encode_json_request,
         decode_json_response::<UppercaseResponse>,
     )
     .http_client(http)
-    .endpoint()
+    .endpoint();
+    Endpoint::new(ServiceBuilder::new().layer(logging).service(client))
 }
+// ANCHOR_END: client
 
 // ANCHOR: instance
-/// One instance's chain: its rate limiter, then its circuit breaker, then a timeout, then
+/// One instance's chain: its rate limiter, then its circuit breaker, then a deadline, then
 /// `client`. The limiter is outside the breaker, so its refusals do not count as the instance's
-/// failures. The timeout gives each attempt its share of the retry budget
+/// failures. The deadline gives each attempt its share of the retry budget
 /// ([`ProxyOptions::attempt_timeout`]): an instance that hangs fails its attempt, which its
-/// breaker counts, and the call moves on to the next instance in time.
+/// breaker counts, and the call moves on to the next instance in time. The client sends that
+/// deadline with the call, so the instance knows how long it will be waited for.
 pub fn instance_endpoint(client: UppercaseEndpoint, options: &ProxyOptions) -> UppercaseEndpoint {
     let limiter = Limiter::new(options.rate, options.burst);
     let service = ServiceBuilder::new()
         .layer(ErroringLimiterLayer::new(limiter))
         .layer(CircuitBreakerLayer::new(options.breaker.clone()))
-        .timeout(options.attempt_timeout())
+        .layer(DeadlineLayer::new(options.attempt_timeout()))
         .service(client);
     Endpoint::new(service)
 }
@@ -157,6 +165,37 @@ where
 }
 // ANCHOR_END: proxy
 
+// ANCHOR: error
+/// What can go wrong when `uppercase` is proxied: this stage's own errors, beside those of the
+/// service it wraps.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError<E> {
+    /// The local service's error, when there is nothing to proxy to.
+    #[error(transparent)]
+    Local(E),
+    /// An instance's business error, passed on in its own words (ours say `Empty string`, a Go
+    /// kit instance `empty string`).
+    #[error("{0}")]
+    Remote(String),
+    /// The instances could not answer: every attempt failed, or time ran out. The kit-core
+    /// error says which ([`Unavailable`](ErrorKind::Unavailable) or
+    /// [`DeadlineExceeded`](ErrorKind::DeadlineExceeded)).
+    #[error(transparent)]
+    Unavailable(Error),
+}
+
+impl<E: Classify> Classify for ProxyError<E> {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            ProxyError::Local(err) => err.kind(),
+            // An instance that refused the request found it invalid, as we would have.
+            ProxyError::Remote(_) => ErrorKind::InvalidArgument,
+            ProxyError::Unavailable(err) => err.kind(),
+        }
+    }
+}
+// ANCHOR_END: error
+
 // ANCHOR: middleware
 /// A `StringService` whose `uppercase` goes to other instances; `count` stays local.
 #[derive(Debug, Clone)]
@@ -168,24 +207,19 @@ pub struct ProxyingMiddleware<S> {
 }
 
 impl<S: StringService + Sync> StringService for ProxyingMiddleware<S> {
-    async fn uppercase(&self, s: &str) -> Result<String, ServiceError> {
+    type Error = ProxyError<S::Error>;
+
+    async fn uppercase(&self, s: &str) -> Result<String, Self::Error> {
         let Some(uppercase) = &self.uppercase else {
-            return self.next.uppercase(s).await;
+            return self.next.uppercase(s).await.map_err(ProxyError::Local);
         };
         let request = UppercaseRequest { s: s.to_owned() };
         match uppercase.invoke(request).await {
             Ok(UppercaseResponse { v, err: None }) => Ok(v),
             // Go kit's clients read an empty `err` as no error, and so do we.
             Ok(UppercaseResponse { v, err: Some(err) }) if err.is_empty() => Ok(v),
-            // The instance's business error, passed on as it was worded.
-            Ok(UppercaseResponse { err: Some(err), .. }) if err == "Empty string" => {
-                Err(ServiceError::Empty)
-            }
-            Ok(UppercaseResponse { err: Some(err), .. }) => Err(ServiceError::Remote(err)),
-            Err(err) => Err(ServiceError::Unavailable {
-                message: err.to_string(),
-                status: kit_core::error::status_code(err.as_ref()),
-            }),
+            Ok(UppercaseResponse { err: Some(err), .. }) => Err(ProxyError::Remote(err)),
+            Err(err) => Err(ProxyError::Unavailable(Error::from(err))),
         }
     }
 
@@ -223,8 +257,9 @@ pub fn proxying_middleware<S>(
                 instance: instances.join(","),
                 reason: e.to_string(),
             })?;
+        let logger = logger.clone();
         Some(proxy_endpoint(instances, options, move |url| {
-            http_client(url, http.clone())
+            http_client(url, http.clone(), &logger)
         })?)
     };
     Ok(move |next| ProxyingMiddleware { uppercase, next })

@@ -7,34 +7,32 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use regex::Regex;
-use testkit::process::{PATIENCE, Spawned, free_port};
+use testkit::http::{HttpClient, TestServer};
+use testkit::process::{PATIENCE, Service, Spawned, free_port};
 
 const BIN: &str = env!("CARGO_BIN_EXE_stringsvc3");
 
-/// A running `stringsvc3` and its port.
+/// A running `stringsvc3`.
 struct Svc {
-    process: Spawned,
-    port: u16,
+    service: Service,
 }
 
 impl Svc {
     /// Starts `stringsvc3 -listen=127.0.0.1:PORT ARGS...`, as the tutorial spells its flags.
     fn start(args: &[&str]) -> Svc {
         let port = free_port();
-        let mut command = Command::new(BIN);
-        command
-            .arg(format!("-listen=127.0.0.1:{port}"))
-            .args(args)
-            .env_remove("RUST_LOG");
-        let mut process = Spawned::start(command).expect("starts");
-        process.wait_for_port(port).expect("listens");
-        Svc { process, port }
+        let listen = format!("-listen=127.0.0.1:{port}");
+        let mut all = vec![listen.as_str()];
+        all.extend_from_slice(args);
+        Svc {
+            service: Service::start_on(BIN, &all, &[], port),
+        }
     }
 
     fn proxy(instances: &[&Svc], args: &[&str]) -> Svc {
         let list: Vec<String> = instances
             .iter()
-            .map(|i| format!("localhost:{}", i.port))
+            .map(|i| format!("localhost:{}", i.port()))
             .collect();
         let proxy = format!("-proxy={}", list.join(","));
         let mut all = vec![proxy.as_str()];
@@ -42,38 +40,36 @@ impl Svc {
         Svc::start(&all)
     }
 
+    fn port(&self) -> u16 {
+        self.service.port()
+    }
+
     fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+        self.service.url(path)
+    }
+
+    fn process(&mut self) -> &mut Spawned {
+        self.service.process()
     }
 
     /// Stops it with SIGTERM and returns what it printed; it must exit 0.
-    fn stop(mut self) -> String {
-        let status = self.process.terminate().expect("stops");
-        assert!(
-            status.success(),
-            "exit {status}:\n{}",
-            self.process.output()
-        );
-        self.process.output()
+    fn stop(self) -> String {
+        self.service.stop()
     }
 }
 
-async fn uppercase(client: &reqwest::Client, svc: &Svc, s: &str) -> (u16, String) {
-    let response = client
-        .post(svc.url("/uppercase"))
-        .body(format!(r#"{{"s":"{s}"}}"#))
-        .send()
-        .await
-        .expect("an answer");
-    let status = response.status().as_u16();
-    (status, response.text().await.expect("a body"))
+async fn uppercase(client: &HttpClient, svc: &Svc, s: &str) -> (u16, String) {
+    let answer = client
+        .post_json(&svc.url("/uppercase"), &format!(r#"{{"s":"{s}"}}"#))
+        .await;
+    (answer.status.as_u16(), answer.body)
 }
 
 #[tokio::test]
 async fn foo_bar_baz_land_on_the_first_second_and_third_instance() {
     let instances = [Svc::start(&[]), Svc::start(&[]), Svc::start(&[])];
     let proxy = Svc::proxy(&instances.iter().collect::<Vec<_>>(), &[]);
-    let client = reqwest::Client::new();
+    let client = HttpClient::new();
     for s in ["foo", "bar", "baz"] {
         let answer = uppercase(&client, &proxy, s).await;
         assert_eq!(
@@ -84,8 +80,8 @@ async fn foo_bar_baz_land_on_the_first_second_and_third_instance() {
             )
         );
     }
-    let proxy_port = proxy.port;
-    let ports: Vec<u16> = instances.iter().map(|i| i.port).collect();
+    let proxy_port = proxy.port();
+    let ports: Vec<u16> = instances.iter().map(|i| i.port()).collect();
     let proxy_log = proxy.stop();
     let logs: Vec<String> = instances.into_iter().map(Svc::stop).collect();
     for (log, s) in logs.iter().zip(["foo", "bar", "baz"]) {
@@ -103,19 +99,30 @@ async fn foo_bar_baz_land_on_the_first_second_and_third_instance() {
             r#"^{listen} caller=proxying\.rs:\d+ proxy_to="\[localhost:{} localhost:{} localhost:{}\]"$"#,
             ports[0], ports[1], ports[2]
         ),
-        format!(r"^{listen} caller=main\.rs:\d+ msg=HTTP addr=127\.0\.0\.1:{proxy_port}$"),
-        format!(
-            r#"^{listen} caller=logging\.rs:\d+ method=uppercase input=foo output=FOO err=null took=\d+(\.\d+)?(µs|ms)$"#
-        ),
-    ];
+        format!(r"^{listen} caller=cli\.rs:\d+ msg=HTTP addr=127\.0\.0\.1:{proxy_port}$"),
+    ]
+    .into_iter()
+    .chain(ports.iter().zip(["foo", "bar", "baz"]).flat_map(|(port, s)| {
+        // Each call: the client endpoint's line (the instance it went to), then the service's.
+        [
+            format!(
+                r"^{listen} caller=layer\.rs:\d+ method=uppercase peer=http://localhost:{port}/uppercase transport_error=null took=\d+(\.\d+)?(µs|ms)$"
+            ),
+            format!(
+                r#"^{listen} caller=logging\.rs:\d+ method=uppercase input={s} output={} err=null took=\d+(\.\d+)?(µs|ms)$"#,
+                s.to_uppercase()
+            ),
+        ]
+    }))
+    .collect::<Vec<_>>();
     let lines: Vec<&str> = proxy_log.lines().collect();
+    assert_eq!(lines.len(), expected.len(), "{proxy_log}");
     for (line, pattern) in lines.iter().zip(&expected) {
         assert!(
             Regex::new(pattern).expect("pattern").is_match(line),
             "{line:?} !~ {pattern}"
         );
     }
-    assert_eq!(lines.len(), 5, "{proxy_log}");
     let instance_start =
         Regex::new(r"^listen=127\.0\.0\.1:\d+ caller=proxying\.rs:\d+ proxy_to=none$")
             .expect("pattern");
@@ -136,7 +143,7 @@ async fn killing_an_instance_under_load_fails_no_request() {
         Svc::start(&unlimited),
     ];
     let proxy = Svc::proxy(&instances.iter().collect::<Vec<_>>(), &unlimited);
-    let client = reqwest::Client::new();
+    let client = HttpClient::new();
     let url = proxy.url("/uppercase");
 
     // 8 clients, 60 requests each; the second instance is killed once 80 have been answered.
@@ -148,25 +155,18 @@ async fn killing_an_instance_under_load_fails_no_request() {
             let mut failures = Vec::new();
             for n in 0..60 {
                 let s = format!("c{c}n{n}");
-                let response = client
-                    .post(&url)
-                    .body(format!(r#"{{"s":"{s}"}}"#))
-                    .send()
+                let answer = client
+                    .try_send(http::Method::POST, &url, format!(r#"{{"s":"{s}"}}"#), &[])
                     .await;
-                match response {
-                    Ok(r) if r.status() == 200 => {
-                        let body = r.text().await.unwrap_or_default();
+                match answer {
+                    Ok(a) if a.status == 200 => {
                         let expected = format!("{{\"v\":\"{}\",\"err\":null}}\n", s.to_uppercase());
-                        if body != expected {
-                            failures.push(body);
+                        if a.body != expected {
+                            failures.push(a.body);
                         }
                     }
-                    Ok(r) => failures.push(format!(
-                        "{}: {}",
-                        r.status(),
-                        r.text().await.unwrap_or_default()
-                    )),
-                    Err(e) => failures.push(e.to_string()),
+                    Ok(a) => failures.push(format!("{}: {}", a.status, a.body)),
+                    Err(e) => failures.push(e),
                 }
                 answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             }
@@ -178,8 +178,8 @@ async fn killing_an_instance_under_load_fails_no_request() {
         assert!(Instant::now() < deadline, "the load did not get going");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let victim = instances.remove(1);
-    victim.process.signal(Signal::SIGKILL).expect("killed");
+    let mut victim = instances.remove(1);
+    victim.process().signal(Signal::SIGKILL).expect("killed");
     let mut failures = Vec::new();
     for client in clients {
         failures.extend(client.await.expect("client task"));
@@ -204,7 +204,7 @@ async fn with_every_instance_down_the_proxy_answers_503_and_its_breakers_open() 
         "-proxy=127.0.0.1:{},127.0.0.1:{}",
         dead[0], dead[1]
     )]);
-    let client = reqwest::Client::new();
+    let client = HttpClient::new();
     for _ in 0..4 {
         let started = Instant::now();
         let (status, body) = uppercase(&client, &proxy, "foo").await;
@@ -232,12 +232,9 @@ async fn with_every_instance_down_the_proxy_answers_503_and_its_breakers_open() 
     );
     // Count does not depend on the instances.
     let count = client
-        .post(proxy.url("/count"))
-        .body(r#"{"s":"abc"}"#)
-        .send()
-        .await
-        .expect("an answer");
-    assert_eq!(count.text().await.expect("body"), "{\"v\":3}\n");
+        .post_json(&proxy.url("/count"), r#"{"s":"abc"}"#)
+        .await;
+    assert_eq!(count.body, "{\"v\":3}\n");
     let log = proxy.stop();
     assert!(
         log.contains("err=\"circuit breaker is open (previously:"),
@@ -252,21 +249,24 @@ async fn a_stalled_instance_gives_504_when_its_attempts_time_out() {
     let port = stalled.local_addr().expect("addr").port();
     let proxy = Svc::start(&[&format!("-proxy=127.0.0.1:{port}")]);
     let started = Instant::now();
-    let (status, body) = uppercase(&reqwest::Client::new(), &proxy, "foo").await;
+    let (status, body) = uppercase(&HttpClient::new(), &proxy, "foo").await;
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "{:?}",
         started.elapsed()
     );
     assert_eq!(status, 504, "{body}");
-    // Each attempt had a third of the 250 ms budget; the last one's timeout and the retry
-    // deadline fall due together, and either may be reported.
+    // Each attempt had a third of the 250 ms budget. The attempt's deadline, its client's
+    // timeout (the same deadline, sent on) and, for the last attempt, the retry deadline fall
+    // due together, and any of them may be the one reported.
     let answer: serde_json::Value = serde_json::from_str(&body).expect("JSON");
     let err = answer["err"].as_str().expect("err");
+    let attempt = r"(deadline exceeded|GET http://127\.0\.0\.1:\d+/uppercase: timed out)";
+    let pattern = format!(
+        r"^(retry deadline of 250ms exceeded|{attempt}) \(previously: {attempt}; {attempt}\)$"
+    );
     assert!(
-        err == "request timed out (previously: request timed out; request timed out)"
-            || err
-                == "retry deadline of 250ms exceeded (previously: request timed out; request timed out)",
+        Regex::new(&pattern).expect("pattern").is_match(err),
         "{err}"
     );
     proxy.stop();
@@ -277,7 +277,7 @@ async fn a_stalled_instance_gives_504_when_its_attempts_time_out() {
 async fn an_empty_string_comes_back_as_the_business_error_without_a_retry() {
     let instances = [Svc::start(&[]), Svc::start(&[])];
     let proxy = Svc::proxy(&instances.iter().collect::<Vec<_>>(), &[]);
-    let answer = uppercase(&reqwest::Client::new(), &proxy, "").await;
+    let answer = uppercase(&HttpClient::new(), &proxy, "").await;
     assert_eq!(
         answer,
         (200, "{\"v\":\"\",\"err\":\"Empty string\"}\n".to_owned())
@@ -297,7 +297,7 @@ async fn an_empty_string_comes_back_as_the_business_error_without_a_retry() {
 
 /// A stand-in for Go kit's stringsvc: answers `GET` with a JSON body only, as `{"v":"FOO"}`
 /// (no `err` unless there is one, `empty string` in lower case, no `Content-Type`).
-async fn go_kit_instance() -> u16 {
+async fn go_kit_instance() -> TestServer {
     use axum::body::Bytes;
     use axum::routing::any;
     let app = axum::Router::new().route(
@@ -314,19 +314,14 @@ async fn go_kit_instance() -> u16 {
             axum::response::Response::new(axum::body::Body::from(body))
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    port
+    TestServer::start(app).await
 }
 
 #[tokio::test]
 async fn our_proxy_calls_go_kit_instances() {
     let go = go_kit_instance().await;
-    let proxy = Svc::start(&[&format!("-proxy=127.0.0.1:{go}")]);
-    let client = reqwest::Client::new();
+    let proxy = Svc::start(&[&format!("-proxy=127.0.0.1:{}", go.addr().port())]);
+    let client = HttpClient::new();
     assert_eq!(
         uppercase(&client, &proxy, "foo").await,
         (200, "{\"v\":\"FOO\",\"err\":null}\n".to_owned())
@@ -342,15 +337,15 @@ async fn our_proxy_calls_go_kit_instances() {
 async fn go_kit_proxies_can_call_our_instances() {
     let instance = Svc::start(&[]);
     // What Go kit's stringsvc3 sends: GET, a JSON body ending in a newline, no Content-Type.
-    let response = reqwest::Client::new()
-        .get(instance.url("/uppercase"))
-        .body("{\"s\":\"foo\"}\n")
-        .send()
-        .await
-        .expect("an answer");
-    assert_eq!(response.status(), 200);
-    let answer: serde_json::Value =
-        serde_json::from_str(&response.text().await.expect("body")).expect("JSON");
+    let response = testkit::http::send(
+        http::Method::GET,
+        &instance.url("/uppercase"),
+        "{\"s\":\"foo\"}\n",
+        &[],
+    )
+    .await;
+    assert_eq!(response.status, 200);
+    let answer = response.json();
     // Go decodes `err: null` into its empty string: no error.
     assert_eq!(answer, serde_json::json!({"v": "FOO", "err": null}));
     instance.stop();
@@ -415,17 +410,15 @@ async fn the_fleet_script_starts_three_instances_and_a_proxy() {
     for port in [proxy_port, first, first + 1, first + 2] {
         fleet.wait_for_port(port).expect("listens");
     }
-    let client = reqwest::Client::new();
+    let client = HttpClient::new();
     for s in ["foo", "bar", "baz"] {
         let body = client
-            .post(format!("http://127.0.0.1:{proxy_port}/uppercase"))
-            .body(format!(r#"{{"s":"{s}"}}"#))
-            .send()
+            .post_json(
+                &format!("http://127.0.0.1:{proxy_port}/uppercase"),
+                &format!(r#"{{"s":"{s}"}}"#),
+            )
             .await
-            .expect("an answer")
-            .text()
-            .await
-            .expect("body");
+            .body;
         assert_eq!(
             body,
             format!("{{\"v\":\"{}\",\"err\":null}}\n", s.to_uppercase())
@@ -435,10 +428,10 @@ async fn the_fleet_script_starts_three_instances_and_a_proxy() {
     let output = fleet.output();
     assert!(status.success(), "{status}: {output}");
     for port in [first, first + 1, first + 2] {
-        assert!(
-            output.contains(&format!("listen=:{port} caller=logging.rs")),
-            "instance :{port} answered nothing:\n{output}"
-        );
+        let answered = Regex::new(&format!(r"(?m)^listen=:{port} .*caller=logging\.rs"))
+            .expect("pattern")
+            .is_match(&output);
+        assert!(answered, "instance :{port} answered nothing:\n{output}");
     }
     // Every process stopped with the script.
     for port in [proxy_port, first, first + 1, first + 2] {
@@ -447,4 +440,53 @@ async fn the_fleet_script_starts_three_instances_and_a_proxy() {
             "{port} still open"
         );
     }
+}
+
+/// The value of `key=` on a logfmt line.
+fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    line.split(' ')
+        .find_map(|pair| pair.strip_prefix(key)?.strip_prefix('='))
+}
+
+#[tokio::test]
+async fn the_callers_deadline_and_request_id_travel_through_the_proxy() {
+    let instance = Svc::start(&[]);
+    let proxy = Svc::proxy(&[&instance], &[]);
+    let answer = testkit::http::send(
+        http::Method::POST,
+        &proxy.url("/uppercase"),
+        r#"{"s":"hello"}"#,
+        &[("X-Request-Id", "trace-1"), ("X-Request-Timeout", "2s")],
+    )
+    .await;
+    assert_eq!(answer.body, "{\"v\":\"HELLO\",\"err\":null}\n");
+    let proxy_log = proxy.stop();
+    let instance_log = instance.stop();
+
+    // The proxy received the caller's two seconds; every line of the call says so.
+    let proxied: Vec<&str> = proxy_log
+        .lines()
+        .filter(|l| l.contains("method=uppercase"))
+        .collect();
+    assert_eq!(proxied.len(), 2, "{proxy_log}");
+    for line in &proxied {
+        assert_eq!(field(line, "request_id"), Some("trace-1"), "{line}");
+        assert_eq!(field(line, "timeout"), Some("2s"), "{line}");
+    }
+
+    // The instance received the same id, and how long the proxy would wait for it: the
+    // attempt's share of the proxy's 250 ms (83 ms), less than what was left of the two
+    // seconds.
+    let line = instance_log
+        .lines()
+        .find(|l| l.contains("method=uppercase"))
+        .unwrap_or_else(|| panic!("the instance logged no call:\n{instance_log}"));
+    assert_eq!(field(line, "request_id"), Some("trace-1"), "{line}");
+    let left = field(line, "timeout")
+        .and_then(|t| kit_core::duration::parse(t).ok())
+        .unwrap_or_else(|| panic!("no timeout on {line}"));
+    assert!(
+        left <= Duration::from_millis(83) && left > Duration::ZERO,
+        "{line}"
+    );
 }

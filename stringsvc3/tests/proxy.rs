@@ -9,10 +9,14 @@ use std::time::Duration;
 use http::StatusCode;
 use kit_core::BoxError;
 use kit_core::endpoint::{EndpointExt, endpoint_fn};
+use kit_core::error::Classify;
+use kit_core::transport::http::status_for;
 use reqwest::Url;
 use stringsvc1::endpoint::{UppercaseRequest, UppercaseResponse};
 use stringsvc1::service::{BasicStringService, ServiceError, StringService};
-use stringsvc3::proxying::{ProxyOptions, ProxyingMiddleware, UppercaseEndpoint, proxy_endpoint};
+use stringsvc3::proxying::{
+    ProxyError, ProxyOptions, ProxyingMiddleware, UppercaseEndpoint, proxy_endpoint,
+};
 
 /// Instances living in the test: each can be taken down (its calls then fail as a refused
 /// connection would), and every call is counted.
@@ -83,11 +87,27 @@ fn proxy(fleet: &Fleet, options: &ProxyOptions) -> ProxyingMiddleware<BasicStrin
     }
 }
 
-fn unavailable(result: Result<String, ServiceError>) -> (String, StatusCode) {
+type Answer = Result<String, ProxyError<ServiceError>>;
+
+/// The message and HTTP status of a call the instances could not answer.
+fn unavailable(result: Answer) -> (String, StatusCode) {
     match result {
-        Err(ServiceError::Unavailable { message, status }) => (message, status),
+        Err(ProxyError::Unavailable(err)) => (err.to_string(), status_for(err.kind())),
         other => panic!("expected the proxy to be unavailable, got {other:?}"),
     }
+}
+
+/// The answer of a call that succeeded.
+fn ok(result: Answer) -> String {
+    result.unwrap_or_else(|err| panic!("the call failed: {err}"))
+}
+
+/// Whether the call ended with an instance's business error for an empty string.
+fn empty(result: &Answer) -> bool {
+    matches!(result, Err(ProxyError::Remote(message)) if message == "Empty string")
+        && result
+            .as_ref()
+            .is_err_and(|err| status_for(err.kind()) == StatusCode::BAD_REQUEST)
 }
 
 #[tokio::test(start_paused = true)]
@@ -95,7 +115,7 @@ async fn calls_go_round_robin_and_count_stays_local() {
     let fleet = Fleet::default();
     let svc = proxy(&fleet, &ProxyOptions::default());
     for s in ["foo", "bar", "baz"] {
-        assert_eq!(svc.uppercase(s).await, Ok(s.to_uppercase()));
+        assert_eq!(ok(svc.uppercase(s).await), s.to_uppercase());
     }
     for host in INSTANCES {
         assert_eq!(fleet.calls_to(host), 1, "{host}");
@@ -110,7 +130,7 @@ async fn a_dead_instance_is_skipped_by_the_retry() {
     fleet.set_down(&["b:8002"]);
     let svc = proxy(&fleet, &ProxyOptions::default());
     for n in 0..30 {
-        assert_eq!(svc.uppercase(&format!("x{n}")).await, Ok(format!("X{n}")));
+        assert_eq!(ok(svc.uppercase(&format!("x{n}")).await), format!("X{n}"));
     }
     // b failed 6 times in a row, then its breaker opened and it was no longer called.
     assert_eq!(fleet.calls_to("b:8002"), 6);
@@ -120,14 +140,14 @@ async fn a_dead_instance_is_skipped_by_the_retry() {
 async fn an_empty_string_is_a_business_error_and_is_not_retried() {
     let fleet = Fleet::default();
     let svc = proxy(&fleet, &ProxyOptions::default());
-    assert_eq!(svc.uppercase("").await, Err(ServiceError::Empty));
+    assert!(empty(&svc.uppercase("").await));
     assert_eq!(fleet.calls(), 1);
     // Nor does it count against the instance's breaker: seven in a row leave it closed.
     for _ in 0..7 {
-        assert_eq!(svc.uppercase("").await, Err(ServiceError::Empty));
+        assert!(empty(&svc.uppercase("").await));
     }
     assert_eq!(fleet.calls(), 8);
-    assert_eq!(svc.uppercase("ok").await, Ok("OK".to_owned()));
+    assert_eq!(ok(svc.uppercase("ok").await), "OK".to_owned());
 }
 
 #[tokio::test(start_paused = true)]
@@ -162,26 +182,49 @@ async fn when_all_are_down_the_breakers_open_then_close_after_a_trial() {
     fleet.set_down(&[]);
     tokio::time::advance(Duration::from_secs(60)).await;
     for s in ["foo", "bar", "baz", "qux"] {
-        assert_eq!(svc.uppercase(s).await, Ok(s.to_uppercase()));
+        assert_eq!(ok(svc.uppercase(s).await), s.to_uppercase());
     }
     assert_eq!(fleet.calls(), 22);
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_slow_fleet_times_out_with_504() {
-    let options = ProxyOptions::default();
-    let instances = vec!["slow:1".to_owned()];
-    let uppercase = proxy_endpoint(&instances, &options, |_url| {
-        endpoint_fn(|_: UppercaseRequest| async {
-            std::future::pending::<()>().await;
-            Ok::<_, BoxError>(UppercaseResponse::default())
-        })
-    })
+/// The request context of each call an instance receives: its request id and time left.
+type Received = Arc<Mutex<Vec<(Option<String>, Option<Duration>)>>>;
+
+/// A proxy in front of one instance that never answers, and what that instance received.
+fn stalled_proxy() -> (ProxyingMiddleware<BasicStringService>, Received) {
+    use kit_core::context::{Context, RequestId};
+    let received: Received = Arc::default();
+    let seen = received.clone();
+    let uppercase = proxy_endpoint(
+        &["slow:1".to_owned()],
+        &ProxyOptions::default(),
+        move |_url| {
+            let seen = seen.clone();
+            endpoint_fn(move |_: UppercaseRequest| {
+                // What a client endpoint would send on: the id and the time left.
+                let ctx = Context::current();
+                seen.lock().expect("lock").push((
+                    ctx.get::<RequestId>().map(|id| id.to_string()),
+                    ctx.remaining(),
+                ));
+                async {
+                    std::future::pending::<()>().await;
+                    Ok::<_, BoxError>(UppercaseResponse::default())
+                }
+            })
+        },
+    )
     .expect("valid");
     let svc = ProxyingMiddleware {
         uppercase: Some(uppercase),
         next: BasicStringService,
     };
+    (svc, received)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_fleet_times_out_with_504() {
+    let (svc, received) = stalled_proxy();
     let started = tokio::time::Instant::now();
     let (message, status) = unavailable(svc.uppercase("foo").await);
     // Three attempts, each given a third of the 250 ms.
@@ -190,8 +233,12 @@ async fn a_slow_fleet_times_out_with_504() {
     assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
     assert_eq!(
         message,
-        "request timed out (previously: request timed out; request timed out)"
+        "deadline exceeded (previously: deadline exceeded; deadline exceeded)"
     );
+    // Each attempt was told how long it had: its share of the 250 ms.
+    let received = received.lock().expect("lock").clone();
+    let told: Vec<Option<Duration>> = received.into_iter().map(|(_, left)| left).collect();
+    assert_eq!(told, [Some(Duration::from_millis(83)); 3]);
 }
 
 #[tokio::test(start_paused = true)]
@@ -224,7 +271,7 @@ async fn a_hung_instance_costs_its_share_of_time_then_its_breaker_opens() {
     };
     // Every call succeeds: the hung instance's attempt times out and the next goes to the other.
     for n in 0..20 {
-        assert_eq!(svc.uppercase(&format!("x{n}")).await, Ok(format!("X{n}")));
+        assert_eq!(ok(svc.uppercase(&format!("x{n}")).await), format!("X{n}"));
     }
     // Its breaker opened after 6 timeouts in a row, and it has not been called since.
     assert_eq!(*hung.lock().expect("lock"), 6);
@@ -261,5 +308,27 @@ async fn more_than_the_burst_on_one_instance_is_refused() {
             .invoke(UppercaseRequest { s: "x".into() })
             .await
             .is_ok()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_callers_deadline_bounds_the_attempts_and_travels_with_them() {
+    use kit_core::context::{Context, RequestId};
+
+    let (svc, received) = stalled_proxy();
+    // The caller allows 60 ms, less than the proxy's own 250.
+    let caller = Context::new()
+        .with_timeout(Duration::from_millis(60))
+        .with_value(RequestId::new("req-42").expect("an id"));
+    let started = tokio::time::Instant::now();
+    let (message, status) = unavailable(caller.scope(svc.uppercase("foo")).await);
+    assert_eq!(started.elapsed(), Duration::from_millis(60));
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(message, "deadline exceeded");
+    // One attempt started, with the caller's id and what was left of its 60 ms.
+    let received = received.lock().expect("lock").clone();
+    assert_eq!(
+        received,
+        [(Some("req-42".to_owned()), Some(Duration::from_millis(60)))]
     );
 }

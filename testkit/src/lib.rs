@@ -1,6 +1,8 @@
 //! Test scaffolding shared by the workspace's crates.
 //!
-//! - [`process`]: start a real binary, wait until it listens, stop it with a signal;
+//! - [`process`]: start a real binary, wait until it listens, stop it with a signal and check
+//!   its exit status;
+//! - [`http`]: serve a router in-process on a real socket, send requests and read answers;
 //! - [`book`]: the tutorial's pages, their code blocks and their includes;
 //! - [`transcript`]: run the tutorial's shell transcripts against the real binaries;
 //! - [`tools`]: tools the checks need, such as `promtool`.
@@ -9,6 +11,7 @@
 //! checks that keep that promise.
 
 pub mod book;
+pub mod http;
 pub mod process;
 pub mod tools;
 pub mod transcript;

@@ -148,6 +148,131 @@ impl Drop for Spawned {
     }
 }
 
+/// A service binary running on a free port of 127.0.0.1, as a user runs it.
+#[derive(Debug)]
+pub struct Service {
+    spawned: Spawned,
+    port: u16,
+}
+
+impl Service {
+    /// Starts `binary` with `args` and `--listen 127.0.0.1:PORT` on a free port, and waits until
+    /// it listens. Panics, with what it printed, if it does not.
+    pub fn start(binary: &str, args: &[&str]) -> Self {
+        Self::start_with_env(binary, args, &[])
+    }
+
+    /// Like [`start`](Self::start), with environment variables set (`RUST_LOG`, say).
+    pub fn start_with_env(binary: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--listen", &listen]);
+        Self::start_on(binary, &all, env, port)
+    }
+
+    /// Starts `binary` with exactly `args` and `env`, and waits until it listens on `port`: for
+    /// binaries whose listen flags the caller chooses. `RUST_LOG` is not inherited from the
+    /// environment the tests run in, so that what a service logs depends on the test alone.
+    pub fn start_on(binary: &str, args: &[&str], env: &[(&str, &str)], port: u16) -> Self {
+        let mut command = Command::new(binary);
+        command.args(args).env_remove("RUST_LOG");
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut spawned =
+            Spawned::start(command).unwrap_or_else(|err| panic!("cannot start {binary}: {err}"));
+        if let Err(problem) = spawned.wait_for_port(port) {
+            panic!("{problem}");
+        }
+        Service { spawned, port }
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `http://127.0.0.1:PORT` followed by `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Everything it printed so far.
+    pub fn output(&self) -> String {
+        self.spawned.output()
+    }
+
+    /// The running process.
+    pub fn process(&mut self) -> &mut Spawned {
+        &mut self.spawned
+    }
+
+    /// Sends SIGTERM, waits for the exit, and returns the status with everything it printed.
+    pub fn terminate(mut self) -> (ExitStatus, String) {
+        let status = self
+            .spawned
+            .terminate()
+            .unwrap_or_else(|problem| panic!("{problem}"));
+        (status, self.spawned.output())
+    }
+
+    /// Sends SIGTERM and returns what it printed, after checking that it exited with status 0.
+    pub fn stop(self) -> String {
+        let (status, output) = self.terminate();
+        assert!(
+            status.success(),
+            "the service exited with {status}; it printed:\n{output}"
+        );
+        output
+    }
+}
+
+/// What a binary printed and how it exited, run to completion.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    /// The exit code, if it exited rather than being killed.
+    pub code: Option<i32>,
+    /// Its standard output.
+    pub stdout: String,
+    /// Its standard error.
+    pub stderr: String,
+}
+
+/// Runs `binary` with `args` until it exits (with [`PATIENCE`]), for flags that make it stop by
+/// itself: `--help`, a bad flag, a port in use.
+pub fn run(binary: &str, args: &[&str]) -> Finished {
+    let mut command = Command::new(binary);
+    command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command
+        .spawn()
+        .unwrap_or_else(|err| panic!("cannot run {binary}: {err}"));
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if Instant::now() > deadline => {
+                let _ = child.kill();
+                panic!("{binary} {args:?} did not exit within {PATIENCE:?}");
+            }
+            Ok(None) => thread::sleep(Duration::from_millis(10)),
+            Err(err) => panic!("cannot wait for {binary}: {err}"),
+        }
+    }
+    let output = child
+        .wait_with_output()
+        .unwrap_or_else(|err| panic!("cannot read what {binary} printed: {err}"));
+    Finished {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
 /// What `binary --help` prints, after checking that it exits 0.
 pub fn help_text(binary: &str) -> String {
     let output = std::process::Command::new(binary)

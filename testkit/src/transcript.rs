@@ -14,8 +14,13 @@
 //!   one for the run and mapped back in the output. A [service](Binary::service) run without
 //!   `--listen` (or Go's `-listen=`) gets `--listen :8080`, its default, so that it listens on this run's stand-in for
 //!   port 8080 rather than on the machine's real one.
+//! - `kill %N` (or `kill %1 %2`) stops the page's Nth background command, counting from 1 in
+//!   the order they were started, as the reader's shell numbers its jobs: the runner sends it
+//!   SIGTERM, which must make it exit with status 0, and compares its output then. The page
+//!   shows no output for `kill` itself.
 //! - A command that exits with a status other than 0 must show it as the last line of its
 //!   output: `[exit status 2]`.
+//! - Commands run with `LC_ALL=C`, so that `sort` and friends order the same on every machine.
 //! - In expected output, `[..]` matches any text within a line, and a line `...` matches any
 //!   number of lines: use them for timings and other values that vary.
 //! - `curl` runs with `--silent --show-error`, so its progress meter does not get in the way, and
@@ -233,7 +238,9 @@ struct Session {
     binaries: Vec<Binary>,
     /// Each port the page names, with the free port that stands for it in this run.
     ports: Vec<(u16, u16)>,
-    background: Vec<(Step, Spawned)>,
+    /// Every background command of the page in the order started, as shell jobs `%1`, `%2`,
+    /// ...; `None` once `kill` stopped it.
+    background: Vec<(Step, Option<Spawned>)>,
     /// Holds the `.curlrc` that quiets curl's progress meter.
     curl_home: Option<tempfile::TempDir>,
     failures: Vec<String>,
@@ -303,7 +310,11 @@ impl Session {
 
     fn shell(&self, script: &str) -> Command {
         let mut command = Command::new("bash");
-        command.arg("-c").arg(script).current_dir(&self.root);
+        command
+            .arg("-c")
+            .arg(script)
+            .current_dir(&self.root)
+            .env("LC_ALL", "C");
         if let Some(home) = &self.curl_home {
             command.env("CURL_HOME", home.path());
         }
@@ -311,6 +322,10 @@ impl Session {
     }
 
     fn run(&mut self, step: &Step) {
+        if let Some(jobs) = step.command.strip_prefix("kill %") {
+            self.kill(step, jobs);
+            return;
+        }
         let mut command = step.command.clone();
         let mut listen_port = None;
         if let Some(run) = cargo_run(&step.command) {
@@ -341,7 +356,7 @@ impl Session {
                         self.failures
                             .push(format!("line {}: `{}`: {problem}", step.line, step.command));
                     }
-                    self.background.push((step.clone(), spawned));
+                    self.background.push((step.clone(), Some(spawned)));
                 }
                 Err(err) => self.failures.push(format!(
                     "line {}: cannot start `{command}`: {err}",
@@ -402,22 +417,56 @@ impl Session {
         }
     }
 
+    /// `kill %N [%M ...]`: stops those background commands and checks how they went.
+    fn kill(&mut self, step: &Step, jobs: &str) {
+        if !step.expected.is_empty() {
+            self.failures.push(format!(
+                "line {}: `{}` prints nothing; the page shows output",
+                step.line, step.command
+            ));
+        }
+        for job in jobs.split_whitespace() {
+            let number = job.trim_start_matches('%').parse::<usize>().ok();
+            let found = number
+                .and_then(|n| n.checked_sub(1))
+                .and_then(|at| self.background.get_mut(at))
+                .and_then(|(started, spawned)| Some((started.clone(), spawned.take()?)));
+            match found {
+                Some((started, spawned)) => self.stop(&started, spawned),
+                None => self.failures.push(format!(
+                    "line {}: `{}`: no running background command %{}",
+                    step.line,
+                    step.command,
+                    job.trim_start_matches('%')
+                )),
+            }
+        }
+    }
+
+    /// Stops a background command with SIGTERM; it must exit 0 and have printed what its
+    /// page shows.
+    fn stop(&mut self, step: &Step, mut spawned: Spawned) {
+        match spawned.terminate() {
+            Ok(status) if status.success() => {}
+            Ok(status) => self.failures.push(format!(
+                "line {}: `{}` exited with {status} on SIGTERM instead of 0; it printed:\n{}",
+                step.line,
+                step.command,
+                spawned.output()
+            )),
+            Err(problem) => self.failures.push(problem),
+        }
+        let output = self.globalize(&spawned.output());
+        self.compare(step, &output);
+    }
+
     /// Stops the page's services and checks how they went; returns the failures.
     fn finish(mut self) -> Vec<String> {
         let background = std::mem::take(&mut self.background);
-        for (step, mut spawned) in background.into_iter().rev() {
-            match spawned.terminate() {
-                Ok(status) if status.success() => {}
-                Ok(status) => self.failures.push(format!(
-                    "line {}: `{}` exited with {status} on SIGTERM instead of 0; it printed:\n{}",
-                    step.line,
-                    step.command,
-                    spawned.output()
-                )),
-                Err(problem) => self.failures.push(problem),
+        for (step, spawned) in background.into_iter().rev() {
+            if let Some(spawned) = spawned {
+                self.stop(&step, spawned);
             }
-            let output = self.globalize(&spawned.output());
-            self.compare(&step, &output);
         }
         self.failures
     }

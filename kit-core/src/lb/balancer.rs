@@ -4,12 +4,13 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crate::endpoint::Endpoint;
+use crate::error::{BoxError, Classify, Error, ErrorKind};
 use crate::sd::Endpointer;
 
 /// Picks the endpoint for one call (Go kit's `lb.Balancer`).
 pub trait Balancer<Req, Resp>: Send + Sync + 'static {
     /// The endpoint to call, or [`NoEndpoints`] (or the discovery error) when there is none.
-    fn endpoint(&self) -> Result<Endpoint<Req, Resp>, crate::BoxError> {
+    fn endpoint(&self) -> Result<Endpoint<Req, Resp>, BoxError> {
         self.pick(None).map(|(_, endpoint)| endpoint)
     }
 
@@ -17,13 +18,19 @@ pub trait Balancer<Req, Resp>: Send + Sync + 'static {
     /// `after` is the previous attempt's position: the balancers here then pick another
     /// endpoint, so that the attempts of one call go to distinct instances while there are
     /// enough, however other calls interleave.
-    fn pick(&self, after: Option<usize>) -> Result<(usize, Endpoint<Req, Resp>), crate::BoxError>;
+    fn pick(&self, after: Option<usize>) -> Result<(usize, Endpoint<Req, Resp>), BoxError>;
 }
 
 /// There was no endpoint to pick: discovery found no instances, or none could be reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("no endpoints available")]
 pub struct NoEndpoints;
+
+impl Classify for NoEndpoints {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Unavailable
+    }
+}
 
 /// Takes the endpoints in turn (Go kit's `lb.NewRoundRobin`): the first call goes to the first
 /// instance in the endpointer's order, the next to the second, and so on, wrapping around.
@@ -47,10 +54,10 @@ where
     Req: 'static,
     Resp: 'static,
 {
-    fn pick(&self, after: Option<usize>) -> Result<(usize, Endpoint<Req, Resp>), crate::BoxError> {
+    fn pick(&self, after: Option<usize>) -> Result<(usize, Endpoint<Req, Resp>), BoxError> {
         let endpoints = self.endpointer.endpoints()?;
         if endpoints.is_empty() {
-            return Err(NoEndpoints.into());
+            return Err(Error::from(NoEndpoints).into());
         }
         // A retry takes the instance after the previous attempt's rather than the shared
         // counter's next, which concurrent calls may have moved back onto a failing instance.
@@ -105,11 +112,11 @@ where
     Req: 'static,
     Resp: 'static,
 {
-    fn pick(&self, after: Option<usize>) -> Result<(usize, Endpoint<Req, Resp>), crate::BoxError> {
+    fn pick(&self, after: Option<usize>) -> Result<(usize, Endpoint<Req, Resp>), BoxError> {
         let endpoints = self.endpointer.endpoints()?;
         let len = endpoints.len() as u64;
         if len == 0 {
-            return Err(NoEndpoints.into());
+            return Err(Error::from(NoEndpoints).into());
         }
         // The modulo bias is below 2^-50 for any realistic number of instances.
         let at = match after {
@@ -132,7 +139,6 @@ impl<Req, Resp> fmt::Debug for Random<Req, Resp> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::BoxError;
     use crate::endpoint::{EndpointExt, endpoint_fn};
     use crate::sd::{Broadcaster, FixedInstancer};
 
@@ -198,7 +204,7 @@ mod tests {
         let broadcaster = Broadcaster::new();
         let balancer = RoundRobin::new(endpointer(&broadcaster));
         let err = balancer.endpoint().expect_err("nothing to pick");
-        assert!(err.is::<NoEndpoints>());
+        assert!(crate::error::ErrorExt::find::<NoEndpoints>(err.as_ref()).is_some());
         assert_eq!(err.to_string(), "no endpoints available");
         broadcaster.publish(["x"]);
         assert_eq!(picks(&balancer, 1).await, ["x"]);

@@ -14,9 +14,10 @@
 //! | `lb.RetryWithCallback(timeout, balancer, cb)` | [`retry_with_callback`] |
 //! | `lb.RetryError` | [`RetryError`] |
 //!
-//! At an HTTP edge, [`NoEndpoints`] and a [`RetryError`] whose attempts all failed are answered
-//! with 503, and a [`RetryError`] whose deadline passed with 504 (see
-//! [`status_code`](crate::error::status_code)).
+//! [`NoEndpoints`] and a [`RetryError`] whose attempts all failed are
+//! [`Unavailable`](crate::error::ErrorKind::Unavailable) failures (503 at an HTTP edge), and a
+//! [`RetryError`] whose deadline passed is [`DeadlineExceeded`](crate::error::ErrorKind::DeadlineExceeded)
+//! (504).
 
 mod balancer;
 mod retry;

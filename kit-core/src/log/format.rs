@@ -4,9 +4,11 @@ use std::fmt::{self, Write as _};
 use std::sync::Arc;
 
 use tracing::field::{Field, Visit};
+use tracing::span::Record;
 use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::fmt::format::Writer;
-use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
 use tracing_subscriber::registry::LookupSpan;
 
 /// How log lines are written.
@@ -44,8 +46,9 @@ impl fmt::Display for Format {
     }
 }
 
-/// The event formatter: fixed context first (Go kit's `log.With`), then the caller if asked for,
-/// then the event's own fields in the order the event names them.
+/// The event formatter: fixed context first (Go kit's `log.With`), then the fields of the spans
+/// the event is in, outermost first (the request's id and deadline), then the caller if asked
+/// for, then the event's own fields in the order the event names them.
 #[derive(Debug, Clone)]
 pub(crate) struct LineFormat {
     pub(crate) format: Format,
@@ -60,7 +63,7 @@ where
 {
     fn format_event(
         &self,
-        _ctx: &FmtContext<'_, S, N>,
+        ctx: &FmtContext<'_, S, N>,
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
@@ -75,6 +78,16 @@ where
         for (key, value) in self.context.iter() {
             line.value(key, Value::Str(value));
         }
+        if let Some(scope) = ctx.event_scope() {
+            for span in scope.from_root() {
+                let extensions = span.extensions();
+                if let Some(fields) = extensions.get::<FormattedFields<N>>()
+                    && !fields.fields.is_empty()
+                {
+                    line.fragment(&fields.fields);
+                }
+            }
+        }
         if self.caller
             && let (Some(file), Some(number)) = (meta.file(), meta.line())
         {
@@ -83,6 +96,38 @@ where
         }
         event.record(&mut line);
         line.finish()
+    }
+}
+
+/// The field formatter for spans: a span's fields, written once when they are recorded, in the
+/// line's own syntax (`k=v k2=v2`, or `"k":v,"k2":v2`), ready to be copied into each line
+/// written inside the span.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LineFields {
+    pub(crate) format: Format,
+}
+
+impl<'writer> FormatFields<'writer> for LineFields {
+    fn format_fields<R: RecordFields>(
+        &self,
+        mut writer: Writer<'writer>,
+        fields: R,
+    ) -> fmt::Result {
+        let mut line = Line::continuing(self.format, &mut writer, true);
+        fields.record(&mut line);
+        line.result
+    }
+
+    fn add_fields(
+        &self,
+        current: &'writer mut FormattedFields<Self>,
+        fields: &Record<'_>,
+    ) -> fmt::Result {
+        let first = current.fields.is_empty();
+        let mut writer = current.as_writer();
+        let mut line = Line::continuing(self.format, &mut writer, first);
+        fields.record(&mut line);
+        line.result
     }
 }
 
@@ -119,7 +164,36 @@ impl<'w, 'a> Line<'w, 'a> {
         }
     }
 
+    /// A line already begun elsewhere: no opening brace, and no separator first when `first`.
+    fn continuing(format: Format, out: &'w mut Writer<'a>, first: bool) -> Self {
+        Line {
+            format,
+            out,
+            first,
+            result: Ok(()),
+        }
+    }
+
     fn value(&mut self, key: &str, value: Value<'_>) {
+        self.separate();
+        if self.result.is_err() {
+            return;
+        }
+        self.result = match self.format {
+            Format::Logfmt => write_logfmt(self.out, key, value),
+            Format::Json => write_json(self.out, key, value),
+        };
+    }
+
+    /// Copies fields already written in this line's syntax.
+    fn fragment(&mut self, fields: &str) {
+        self.separate();
+        if self.result.is_ok() {
+            self.result = self.out.write_str(fields);
+        }
+    }
+
+    fn separate(&mut self) {
         if self.result.is_err() {
             return;
         }
@@ -129,13 +203,7 @@ impl<'w, 'a> Line<'w, 'a> {
             (false, Format::Json) => ",",
         };
         self.first = false;
-        self.result = self
-            .out
-            .write_str(separator)
-            .and_then(|()| match self.format {
-                Format::Logfmt => write_logfmt(self.out, key, value),
-                Format::Json => write_json(self.out, key, value),
-            });
+        self.result = self.out.write_str(separator);
     }
 
     fn finish(self) -> fmt::Result {

@@ -10,12 +10,17 @@ use std::time::Instant;
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
-use super::{GoDuration, Logger, or_null};
+use super::{Logger, or_null};
+use crate::duration::GoDuration;
 
-/// Logs one line per call: `method=<name> transport_error=<error or null> took=<duration>`.
+/// Logs one line per call: `method=<name> transport_error=<error or null> took=<duration>`, with
+/// `peer=<address>` after the method for a client endpoint that was given [its
+/// peer](LoggingLayer::peer).
 ///
 /// It sees what the endpoint returns, so business errors carried inside a successful response
-/// (Go kit's `Failer`) are not transport errors; log those in a service middleware.
+/// (Go kit's `Failer`) are not transport errors; log those in a service middleware. A line
+/// written while a server handles a request that carries a request id or a deadline starts with
+/// them, from the request's span (see [the module docs](super)).
 ///
 /// ```
 /// use kit_core::endpoint::{endpoint_fn, Endpoint, EndpointExt, ServiceBuilder};
@@ -38,10 +43,11 @@ pub struct LoggingLayer {
     shared: Arc<Shared>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Shared {
     logger: Logger,
     method: String,
+    peer: Option<String>,
 }
 
 impl LoggingLayer {
@@ -51,8 +57,15 @@ impl LoggingLayer {
             shared: Arc::new(Shared {
                 logger,
                 method: method.into(),
+                peer: None,
             }),
         }
+    }
+
+    /// Names the remote a client endpoint calls, written as `peer=<peer>` on each line.
+    pub fn peer(mut self, peer: impl Into<String>) -> Self {
+        Arc::make_mut(&mut self.shared).peer = Some(peer.into());
+        self
     }
 }
 
@@ -125,6 +138,7 @@ impl Shared {
         self.logger.in_scope(|| {
             tracing::info!(
                 method = self.method.as_str(),
+                peer = self.peer.as_deref(),
                 transport_error = %or_null(error.as_ref()),
                 took = %took,
             );
@@ -202,6 +216,23 @@ mod tests {
         assert_eq!(lines.len(), 1, "{lines:?}");
         assert!(
             lines[0].starts_with("method=never transport_error=canceled took="),
+            "{lines:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_client_endpoint_names_its_peer() {
+        let (logger, lines) = Logger::builder(Format::Logfmt).to_buffer().expect("logger");
+        let echo: Endpoint<i64, i64> = endpoint_fn(|n: i64| async move { Ok::<_, BoxError>(n) });
+        let logged = ServiceBuilder::new()
+            .layer(LoggingLayer::new(logger, "echo").peer("http://10.0.0.1:8080/echo"))
+            .service(echo);
+        assert_eq!(logged.invoke(1).await.expect("echo"), 1);
+        let lines = lines.lines();
+        assert!(
+            lines[0].starts_with(
+                "method=echo peer=http://10.0.0.1:8080/echo transport_error=null took="
+            ),
             "{lines:?}"
         );
     }

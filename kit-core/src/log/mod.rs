@@ -5,6 +5,17 @@
 //! (a middleware holds its `Logger` as Go kit's `loggingMiddleware` holds its `log.Logger`), so
 //! a test can give each service its own logger and read exactly its lines.
 //!
+//! A logger is one `tracing` subscriber: a registry of spans, the filter, and the layer that
+//! writes lines, plus any [other layers](LoggerBuilder::with_layer) the program adds (such as
+//! one that exports spans to OpenTelemetry). Every layer sees the same spans and events, so a
+//! line written inside a span carries that span's fields: the request id and deadline a server
+//! puts on every request that has them (`request_id=42 timeout=1.99s method=uppercase ...`).
+//! Spans belong to the subscriber that was the default where they were created: in a program
+//! that [installs](Logger::install) its logger, that is this one for every span; a test that
+//! gives a service a logger of its own makes it the thread's default
+//! ([`Logger::set_default`]) for the request spans to reach its lines. A field named both by a
+//! span and by the event is written twice, the span's first.
+//!
 //! | Go kit | kit-core |
 //! |---|---|
 //! | `log.NewLogfmtLogger(os.Stderr)` | [`Logger::builder`]`(`[`Format::Logfmt`]`).to_stderr()` |
@@ -13,7 +24,7 @@
 //! | `log.DefaultCaller` | [`LoggerBuilder::caller`] |
 //! | `logger.Log("k", v, ...)` | `logger.in_scope(\|\| tracing::info!(k = v, ...))` |
 //! | `nil` in a log line | [`or_null`] |
-//! | `time.Duration` values | [`GoDuration`] |
+//! | `time.Duration` values | [`GoDuration`](crate::duration::GoDuration) |
 //! | `log.NewNopLogger()` | [`Logger::discard`] |
 //! | addsvc's endpoint `LoggingMiddleware` | [`LoggingLayer`] |
 //!
@@ -26,7 +37,8 @@
 //! shows `info` and above.
 //!
 //! ```
-//! use kit_core::log::{Format, GoDuration, Logger, or_null};
+//! use kit_core::duration::GoDuration;
+//! use kit_core::log::{Format, Logger, or_null};
 //! use std::time::Duration;
 //!
 //! let (logger, lines) = Logger::builder(Format::Logfmt).to_buffer().unwrap();
@@ -45,7 +57,6 @@
 //! );
 //! ```
 
-mod duration;
 mod format;
 mod layer;
 
@@ -55,12 +66,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tracing::Dispatch;
 use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
-use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::{EnvFilter, Layer, Registry};
 
-pub use duration::GoDuration;
 pub use format::Format;
 pub use layer::{Logging, LoggingFuture, LoggingLayer};
 
@@ -88,6 +98,7 @@ impl Logger {
             caller: false,
             filter: None,
             queue_lines: QUEUE_LINES,
+            layers: Vec::new(),
         }
     }
 
@@ -111,6 +122,12 @@ impl Logger {
         tracing::dispatcher::with_default(&self.dispatch, f)
     }
 
+    /// Makes this logger receive the events and spans of this thread, until the guard is
+    /// dropped: what [`install`](Self::install) does for a process, for one test.
+    pub fn set_default(&self) -> tracing::dispatcher::DefaultGuard {
+        tracing::dispatcher::set_default(&self.dispatch)
+    }
+
     /// Makes this logger receive every event emitted outside [`in_scope`](Self::in_scope), from
     /// any thread, libraries' included. Works once per process.
     pub fn install(&self) -> Result<(), LogError> {
@@ -125,14 +142,30 @@ impl fmt::Debug for Logger {
     }
 }
 
+/// A layer of the logger's subscriber other than the line writer.
+type ExtraLayer = Box<dyn Layer<Registry> + Send + Sync + 'static>;
+
 /// Options for a [`Logger`], from [`Logger::builder`].
-#[derive(Debug, Clone)]
 pub struct LoggerBuilder {
     format: Format,
     context: Vec<(String, String)>,
     caller: bool,
     filter: Option<String>,
     queue_lines: usize,
+    layers: Vec<ExtraLayer>,
+}
+
+impl fmt::Debug for LoggerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoggerBuilder")
+            .field("format", &self.format)
+            .field("context", &self.context)
+            .field("caller", &self.caller)
+            .field("filter", &self.filter)
+            .field("queue_lines", &self.queue_lines)
+            .field("layers", &self.layers.len())
+            .finish()
+    }
 }
 
 impl LoggerBuilder {
@@ -146,6 +179,14 @@ impl LoggerBuilder {
     /// `log.DefaultCaller`).
     pub fn caller(mut self, enabled: bool) -> Self {
         self.caller = enabled;
+        self
+    }
+
+    /// Adds `layer` to the logger's subscriber, beside the layer that writes lines: it sees
+    /// every span and event, whatever the filter keeps from the lines (the filter applies to the
+    /// lines alone). This is where a layer that exports traces goes.
+    pub fn with_layer(mut self, layer: impl Layer<Registry> + Send + Sync + 'static) -> Self {
+        self.layers.push(Box::new(layer));
         self
     }
 
@@ -209,13 +250,20 @@ impl LoggerBuilder {
                 .map_err(|e| LogError::Filter(format!("RUST_LOG: {e}")))?,
         };
         let lines = tracing_subscriber::fmt::layer()
+            .fmt_fields(format::LineFields {
+                format: self.format,
+            })
             .event_format(format::LineFormat {
                 format: self.format,
                 context: self.context.into(),
                 caller: self.caller,
             })
-            .with_writer(writer);
-        let subscriber = tracing_subscriber::registry().with(filter).with(lines);
+            .with_writer(writer)
+            .with_filter(filter);
+        // No extra layer must mean no layer at all: an empty list of layers is interested in
+        // nothing, and would silence the lines too.
+        let extra = (!self.layers.is_empty()).then_some(self.layers);
+        let subscriber = tracing_subscriber::registry().with(extra).with(lines);
         Ok(Logger {
             dispatch: Dispatch::new(subscriber),
         })
@@ -334,6 +382,8 @@ impl<T: fmt::Display> fmt::Display for OrNull<T> {
 mod tests {
     use super::*;
 
+    use crate::duration::GoDuration;
+
     #[test]
     fn lines_in_both_formats() {
         for (format, expected) in [
@@ -436,5 +486,65 @@ mod tests {
         Logger::discard().in_scope(|| tracing::info!(to = "nobody"));
         assert_eq!(a_lines.lines(), ["to=a"]);
         assert_eq!(b_lines.lines(), [r#"{"to":"b"}"#]);
+    }
+
+    #[test]
+    fn lines_inside_spans_carry_the_spans_fields() {
+        for (format, inside, outside) in [
+            (
+                Format::Logfmt,
+                "listen=:8001 request_id=42 timeout=1.5s n=1\n",
+                "listen=:8001 n=2\n",
+            ),
+            (
+                Format::Json,
+                "{\"listen\":\":8001\",\"request_id\":\"42\",\"timeout\":\"1.5s\",\"n\":1}\n",
+                "{\"listen\":\":8001\",\"n\":2}\n",
+            ),
+        ] {
+            let (logger, lines) = Logger::builder(format)
+                .context("listen", ":8001")
+                .to_buffer()
+                .expect("logger");
+            logger.in_scope(|| {
+                let span = tracing::info_span!(
+                    "request",
+                    request_id = tracing::field::Empty,
+                    timeout = tracing::field::Empty
+                );
+                span.record("request_id", "42");
+                span.record("timeout", tracing::field::display("1.5s"));
+                span.in_scope(|| tracing::info!(n = 1));
+                tracing::info!(n = 2);
+            });
+            assert_eq!(lines.contents(), format!("{inside}{outside}"), "{format}");
+        }
+    }
+
+    #[test]
+    fn an_added_layer_sees_the_events_the_filter_hides_from_the_lines() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        struct Count(Arc<AtomicUsize>);
+        impl<S: tracing::Subscriber> Layer<S> for Count {
+            fn on_event(
+                &self,
+                _: &tracing::Event<'_>,
+                _: tracing_subscriber::layer::Context<'_, S>,
+            ) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let seen = Arc::new(AtomicUsize::new(0));
+        let (logger, lines) = Logger::builder(Format::Logfmt)
+            .filter("warn")
+            .with_layer(Count(seen.clone()))
+            .to_buffer()
+            .expect("logger");
+        logger.in_scope(|| {
+            tracing::info!(hidden = true);
+            tracing::warn!(shown = true);
+        });
+        assert_eq!(lines.contents(), "level=warn shown=true\n");
+        assert_eq!(seen.load(Ordering::SeqCst), 2);
     }
 }

@@ -1,8 +1,9 @@
 //! Instrumentation: Go kit's `metrics` package on the `metrics` crate, exposed for
 //! Prometheus by metrics-exporter-prometheus.
 //!
-//! A [`Registry`] holds a service's metrics and renders them on `/metrics`
-//! ([`Registry::router`]). As with Go kit's `kitprometheus.NewCounterFrom`, `main` creates each
+//! A [`Registry`] holds a service's metrics and renders them in Prometheus's text format
+//! ([`Registry::render`]); the HTTP transport serves that on `/metrics`
+//! (`transport::http::metrics_router`). As with Go kit's `kitprometheus.NewCounterFrom`, `main` creates each
 //! metric once and hands its handle to the middleware that records it; a handle is an atomic
 //! cell, so recording costs no lookup. Tests give each service its own registry and read its
 //! numbers without global state.
@@ -11,7 +12,7 @@
 //! |---|---|
 //! | `kitprometheus.NewCounterFrom(opts, labels)` + `.With(lv...)` | [`Registry::counter`] with its labels |
 //! | `kitprometheus.NewSummaryFrom` / `NewHistogramFrom` | [`Registry::histogram`] |
-//! | `promhttp.Handler()` | [`Registry::router`] |
+//! | `promhttp.Handler()` | [`Registry::render`], served by `transport::http::metrics_router` |
 //! | addsvc's `InstrumentingMiddleware(duration)` | [`InstrumentLayer`] |
 //!
 //! Histograms whose names end in `_seconds` get [`LATENCY_BUCKETS`], those ending in `_bytes`
@@ -39,9 +40,6 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
-use axum::routing::get;
-use http::header;
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder};
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
@@ -151,21 +149,6 @@ impl Registry {
             ticks.tick().await;
             self.run_upkeep();
         }
-    }
-
-    /// A router serving [`render`](Self::render) on `GET /metrics` with Prometheus's content
-    /// type (other methods get a JSON 405); merge it into the service's router.
-    pub fn router(&self) -> Router {
-        let handle = self.handle.clone();
-        Router::new()
-            .route(
-                "/metrics",
-                get(move || {
-                    let handle = handle.clone();
-                    async move { ([(header::CONTENT_TYPE, CONTENT_TYPE)], handle.render()) }
-                }),
-            )
-            .method_not_allowed_fallback(crate::transport::http::method_not_allowed)
     }
 }
 

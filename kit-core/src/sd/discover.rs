@@ -1,6 +1,6 @@
 //! The instances of an [`Instancer`] as a `tower::discover::Discover`, for tower's balancers.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -11,11 +11,11 @@ use futures_core::Stream;
 use tokio::sync::watch;
 use tower::discover::Change;
 
+use super::cache::{Cache, Factory};
 use super::{Event, Instancer};
-use crate::BoxError;
 use crate::endpoint::Endpoint;
+use crate::error::BoxError;
 
-type Factory<Req, Resp> = dyn Fn(&str) -> Result<Endpoint<Req, Resp>, BoxError> + Send + Sync;
 type Changed = Pin<Box<dyn Future<Output = (watch::Receiver<Event>, bool)> + Send>>;
 
 /// The changes of an [`Instancer`]'s instances, as the `Insert` and `Remove` that tower's
@@ -52,7 +52,7 @@ where
     let mut updates = instancer.subscribe();
     let first = updates.borrow_and_update().clone();
     let mut discover = Discover {
-        known: BTreeSet::new(),
+        cache: Cache::new(),
         pending: VecDeque::new(),
         changed: Some(wait(updates)),
         factory: Arc::new(move |instance: &str| factory(instance).map_err(Into::into)),
@@ -63,7 +63,7 @@ where
 
 /// See [`discover`].
 pub struct Discover<Req, Resp> {
-    known: BTreeSet<String>,
+    cache: Cache<Req, Resp>,
     pending: VecDeque<Change<String, Endpoint<Req, Resp>>>,
     changed: Option<Changed>,
     factory: Arc<Factory<Req, Resp>>,
@@ -82,28 +82,15 @@ impl<Req, Resp> Discover<Req, Resp> {
         if event.error.is_some() {
             return;
         }
-        let now: BTreeSet<String> = event.instances.iter().cloned().collect();
-        for gone in self.known.difference(&now) {
-            self.pending.push_back(Change::Remove(gone.clone()));
-        }
-        let mut known = BTreeSet::new();
-        for instance in &now {
-            if self.known.contains(instance) {
-                known.insert(instance.clone());
-                continue;
-            }
-            match (self.factory)(instance) {
-                Ok(endpoint) => {
-                    known.insert(instance.clone());
-                    self.pending
-                        .push_back(Change::Insert(instance.clone(), endpoint));
-                }
-                Err(error) => {
-                    tracing::warn!(instance = instance.as_str(), err = %error, "cannot make an endpoint");
-                }
-            }
-        }
-        self.known = known;
+        let update = self.cache.update(&event.instances, &*self.factory);
+        self.pending
+            .extend(update.removed.into_iter().map(Change::Remove));
+        self.pending.extend(
+            update
+                .added
+                .into_iter()
+                .map(|(instance, endpoint)| Change::Insert(instance, endpoint)),
+        );
     }
 }
 
@@ -136,7 +123,15 @@ impl<Req, Resp> Unpin for Discover<Req, Resp> {}
 impl<Req, Resp> fmt::Debug for Discover<Req, Resp> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Discover")
-            .field("known", &self.known)
+            .field(
+                "known",
+                &self
+                    .cache
+                    .entries()
+                    .iter()
+                    .map(|(instance, _)| instance)
+                    .collect::<Vec<_>>(),
+            )
             .field("pending", &self.pending.len())
             .finish_non_exhaustive()
     }
@@ -147,6 +142,7 @@ mod tests {
     use super::*;
     use crate::endpoint::{EndpointExt, endpoint_fn};
     use crate::sd::Broadcaster;
+    use std::collections::BTreeSet;
     use tower::balance::p2c::Balance;
     use tower::load::{CompleteOnResponse, PendingRequestsDiscover};
     use tower::{Service, ServiceExt};

@@ -5,11 +5,10 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use tokio::sync::watch;
 
+use super::cache::{Cache, Factory};
 use super::{Event, Instancer};
-use crate::BoxError;
 use crate::endpoint::Endpoint;
-
-type Factory<Req, Resp> = dyn Fn(&str) -> Result<Endpoint<Req, Resp>, BoxError> + Send + Sync;
+use crate::error::{BoxError, Classify, Error, ErrorKind};
 
 /// The endpoints of an [`Instancer`]'s instances, one per instance, made by a factory (Go kit's
 /// `sd.NewEndpointer`).
@@ -26,9 +25,19 @@ pub struct Endpointer<Req, Resp> {
 }
 
 struct Shared<Req, Resp> {
-    updates: RwLock<watch::Receiver<Event>>,
+    /// The instancer's updates and the endpoints made so far, changed together: a reader only
+    /// takes this lock to see whether there is an update, a writer to apply it.
+    tracker: RwLock<Tracker<Req, Resp>>,
+    /// What callers read: replaced whole after each update, so a call holds its snapshot
+    /// without holding a lock.
     state: RwLock<Arc<State<Req, Resp>>>,
     factory: Box<Factory<Req, Resp>>,
+}
+
+struct Tracker<Req, Resp> {
+    updates: watch::Receiver<Event>,
+    cache: Cache<Req, Resp>,
+    failed: Vec<(String, String)>,
 }
 
 struct State<Req, Resp> {
@@ -43,6 +52,12 @@ struct State<Req, Resp> {
 #[error("service discovery failed: {0}")]
 pub struct DiscoveryError(pub String);
 
+impl Classify for DiscoveryError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Unavailable
+    }
+}
+
 impl<Req, Resp> Endpointer<Req, Resp>
 where
     Req: 'static,
@@ -54,21 +69,18 @@ where
         F: Fn(&str) -> Result<Endpoint<Req, Resp>, E> + Send + Sync + 'static,
         E: Into<BoxError>,
     {
-        let mut updates = instancer.subscribe();
-        let event = updates.borrow_and_update().clone();
         let factory: Box<Factory<Req, Resp>> =
             Box::new(move |instance| factory(instance).map_err(Into::into));
-        let empty = State {
-            instances: Vec::new(),
-            endpoints: Arc::from(Vec::new()),
+        let mut tracker = Tracker {
+            updates: instancer.subscribe(),
+            cache: Cache::new(),
             failed: Vec::new(),
-            error: None,
         };
-        let state = Arc::new(update(&empty, &event, &*factory));
+        let state = tracker.apply(&*factory);
         Endpointer {
             shared: Arc::new(Shared {
-                updates: RwLock::new(updates),
-                state: RwLock::new(state),
+                tracker: RwLock::new(tracker),
+                state: RwLock::new(Arc::new(state)),
                 factory,
             }),
         }
@@ -81,7 +93,7 @@ where
         if state.endpoints.is_empty()
             && let Some(error) = &state.error
         {
-            return Err(DiscoveryError(error.clone()).into());
+            return Err(Error::from(DiscoveryError(error.clone())).into());
         }
         Ok(state.endpoints.clone())
     }
@@ -100,21 +112,21 @@ where
     fn state(&self) -> Arc<State<Req, Resp>> {
         let shared = &*self.shared;
         let changed = shared
-            .updates
+            .tracker
             .read()
             .unwrap_or_else(PoisonError::into_inner)
+            .updates
             .has_changed()
             .unwrap_or(false);
         if changed {
-            let mut updates = shared
-                .updates
+            let mut tracker = shared
+                .tracker
                 .write()
                 .unwrap_or_else(PoisonError::into_inner);
             // Another caller may have applied this update while we waited for the lock.
-            if updates.has_changed().unwrap_or(false) {
-                let event = updates.borrow_and_update().clone();
-                let mut state = shared.state.write().unwrap_or_else(PoisonError::into_inner);
-                *state = Arc::new(update(&state, &event, &*shared.factory));
+            if tracker.updates.has_changed().unwrap_or(false) {
+                let state = tracker.apply(&*shared.factory);
+                *shared.state.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(state);
             }
         }
         shared
@@ -125,45 +137,26 @@ where
     }
 }
 
-/// The state after `event`: endpoints kept for instances that stay, made for new ones.
-fn update<Req: 'static, Resp: 'static>(
-    current: &State<Req, Resp>,
-    event: &Event,
-    factory: &Factory<Req, Resp>,
-) -> State<Req, Resp> {
-    if let Some(error) = &event.error {
-        return State {
-            instances: current.instances.clone(),
-            endpoints: current.endpoints.clone(),
-            failed: current.failed.clone(),
-            error: Some(error.clone()),
-        };
-    }
-    let mut instances = Vec::with_capacity(event.instances.len());
-    let mut endpoints = Vec::with_capacity(event.instances.len());
-    let mut failed = Vec::new();
-    for instance in &event.instances {
-        let kept = current
-            .instances
-            .iter()
-            .position(|known| known == instance)
-            .map(|at| current.endpoints[at].clone());
-        match kept.map_or_else(|| factory(instance), Ok) {
-            Ok(endpoint) => {
-                instances.push(instance.clone());
-                endpoints.push(endpoint);
-            }
-            Err(error) => {
-                tracing::warn!(instance = instance.as_str(), err = %error, "cannot make an endpoint");
-                failed.push((instance.clone(), error.to_string()));
-            }
+impl<Req, Resp> Tracker<Req, Resp> {
+    /// Applies the latest event: a set of instances updates the cache, an error keeps it.
+    fn apply(&mut self, factory: &Factory<Req, Resp>) -> State<Req, Resp> {
+        let event = self.updates.borrow_and_update().clone();
+        if event.error.is_none() {
+            self.failed = self.cache.update(&event.instances, factory).failed;
         }
-    }
-    State {
-        instances,
-        endpoints: endpoints.into(),
-        failed,
-        error: None,
+        let entries = self.cache.entries();
+        State {
+            instances: entries
+                .iter()
+                .map(|(instance, _)| instance.clone())
+                .collect(),
+            endpoints: entries
+                .iter()
+                .map(|(_, endpoint)| endpoint.clone())
+                .collect(),
+            failed: self.failed.clone(),
+            error: event.error,
+        }
     }
 }
 
@@ -247,6 +240,10 @@ mod tests {
         broadcaster.publish_error("DNS timeout");
         let err = endpointer.endpoints().expect_err("nothing to fall back on");
         assert_eq!(err.to_string(), "service discovery failed: DNS timeout");
+        assert_eq!(
+            crate::error::ErrorExt::kind(err.as_ref()),
+            ErrorKind::Unavailable
+        );
 
         broadcaster.publish(["a"]);
         assert_eq!(endpointer.endpoints().expect("found").len(), 1);

@@ -21,6 +21,7 @@
 //! | `sd.NewEndpointer`, `sd.FixedEndpointer` | [`Endpointer`] |
 //! | (internal instance cache) | [`Broadcaster`]: sorts, removes duplicates, skips repeats |
 
+mod cache;
 mod discover;
 mod endpointer;
 

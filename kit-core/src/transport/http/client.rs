@@ -5,7 +5,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
-use std::task::{Context, Poll};
+use std::task::{self, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -15,8 +15,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tower::Service;
 
-use crate::BoxError;
+use super::propagation;
+use crate::context::Context;
 use crate::endpoint::Endpoint;
+use crate::error::{BoxError, Classify, Error, ErrorKind};
 use crate::json;
 
 type EncodeFn<Req> = Arc<dyn Fn(&mut reqwest::Request, Req) -> Result<(), BoxError> + Send + Sync>;
@@ -63,6 +65,11 @@ pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 /// Unlike Go kit's client, this one checks the status: an answer outside 2xx is a
 /// [`ClientError::Status`] that carries the status and the remote's error message, read from a
 /// JSON `{"error":…}` (kit-core servers) or `{"err":…}` body, or else from the body's text.
+///
+/// Each call carries the request's [context](crate::context) on to the remote: what is left of
+/// the deadline (or of the client's own [`timeout`](Self::timeout), if sooner) and the request
+/// id, in the headers of [`propagation`](super::propagation). The call itself ends at that
+/// deadline, and a call whose deadline has already passed is not sent.
 pub struct Client<Req, Resp> {
     inner: Arc<Inner<Req, Resp>>,
 }
@@ -145,6 +152,42 @@ pub enum ClientError {
     /// The HTTP client could not be set up.
     #[error("cannot set up the HTTP client: {0}")]
     Setup(#[source] Arc<reqwest::Error>),
+}
+
+impl Classify for ClientError {
+    /// [`DeadlineExceeded`](ErrorKind::DeadlineExceeded) for a timeout,
+    /// [`Internal`](ErrorKind::Internal) for a request we could not encode or a client we could
+    /// not set up; for an answer outside 2xx, the kind its status says ([`kind_of_status`]), so
+    /// that a remote's 504 stays a deadline and its 429 a limit; and
+    /// [`Unavailable`](ErrorKind::Unavailable) for everything else the remote got wrong: from
+    /// where the caller stands, the service it depends on failed.
+    fn kind(&self) -> ErrorKind {
+        match self {
+            ClientError::Timeout { .. } => ErrorKind::DeadlineExceeded,
+            ClientError::Encode(_) | ClientError::Setup(_) => ErrorKind::Internal,
+            ClientError::Status { status, .. } => kind_of_status(*status),
+            _ => ErrorKind::Unavailable,
+        }
+    }
+}
+
+/// The kind of failure an HTTP status describes, read back from a remote's answer: the
+/// inverse of `status_for` where the status says something a caller can act on, and
+/// [`Unavailable`](ErrorKind::Unavailable) for the remote's own failures (500, 502, 503).
+pub fn kind_of_status(status: StatusCode) -> ErrorKind {
+    match status.as_u16() {
+        400 | 422 => ErrorKind::InvalidArgument,
+        401 => ErrorKind::Unauthenticated,
+        403 => ErrorKind::PermissionDenied,
+        404 => ErrorKind::NotFound,
+        408 | 504 => ErrorKind::DeadlineExceeded,
+        409 => ErrorKind::AlreadyExists,
+        412 => ErrorKind::FailedPrecondition,
+        413 | 429 => ErrorKind::ResourceExhausted,
+        499 => ErrorKind::Canceled,
+        501 => ErrorKind::Unimplemented,
+        _ => ErrorKind::Unavailable,
+    }
 }
 
 impl ClientError {
@@ -280,7 +323,18 @@ impl<Req, Resp> Inner<Req, Resp> {
     async fn call(&self, req: Req) -> Result<Resp, ClientError> {
         let http = self.http.get().map_err(|e| ClientError::Setup(e.clone()))?;
         let mut request = reqwest::Request::new(self.method.clone(), self.url.clone());
-        *request.timeout_mut() = self.timeout;
+        // ANCHOR: context
+        // The request being handled on this task, if any, with this client's own timeout: the
+        // call ends at the sooner of the two, and the callee is told how long it has.
+        let ctx = match self.timeout {
+            Some(timeout) => Context::current().with_timeout(timeout),
+            None => Context::current(),
+        };
+        if !propagation::inject(&ctx, request.headers_mut()) {
+            return Err(self.timed_out());
+        }
+        *request.timeout_mut() = ctx.remaining();
+        // ANCHOR_END: context
         (self.encode)(&mut request, req).map_err(ClientError::Encode)?;
         for hook in &self.before {
             hook(&mut request);
@@ -327,12 +381,16 @@ impl<Req, Resp> Inner<Req, Resp> {
         })
     }
 
+    fn timed_out(&self) -> ClientError {
+        ClientError::Timeout {
+            method: self.method.clone(),
+            url: self.url.clone(),
+        }
+    }
+
     fn transport_error(&self, error: reqwest::Error) -> ClientError {
         if error.is_timeout() {
-            return ClientError::Timeout {
-                method: self.method.clone(),
-                url: self.url.clone(),
-            };
+            return self.timed_out();
         }
         ClientError::Transport {
             method: self.method.clone(),
@@ -426,14 +484,14 @@ where
     type Error = BoxError;
     type Future = Pin<Box<dyn Future<Output = Result<Resp, BoxError>> + Send + 'static>>;
 
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+    fn poll_ready(&mut self, _cx: &mut task::Context<'_>) -> Poll<Result<(), Self::Error>> {
         // reqwest queues requests on its pool itself; there is nothing to wait for here.
         Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
         let inner = self.inner.clone();
-        Box::pin(async move { inner.call(req).await.map_err(BoxError::from) })
+        Box::pin(async move { inner.call(req).await.map_err(|e| Error::from(e).into()) })
     }
 }
 

@@ -55,24 +55,54 @@
 //! # }
 //! ```
 
-mod client;
-mod codec;
-mod routing;
-mod server;
+// The module's documentation links both halves; with only one built, those to the other dangle.
+#![cfg_attr(
+    not(all(feature = "http-server", feature = "http-client")),
+    allow(rustdoc::broken_intra_doc_links)
+)]
 
+#[cfg(feature = "http-client")]
+mod client;
+#[cfg(feature = "http-server")]
+mod decode;
+#[cfg(feature = "http-server")]
+mod encode;
+#[cfg(all(feature = "http-server", feature = "metrics"))]
+mod metrics;
+pub mod propagation;
+#[cfg(feature = "http-server")]
+mod routing;
+#[cfg(feature = "http-server")]
+mod serve;
+#[cfg(feature = "http-server")]
+mod server;
+mod status;
+
+#[cfg(feature = "http-client")]
 pub use client::{
     Client, ClientError, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES, decode_json_response,
-    encode_json_request,
+    encode_json_request, kind_of_status,
 };
-pub use codec::{
-    BodyLimit, DecodeError, decode_json_request, encode_error, encode_json_response,
-    encode_json_response_or_error, json_response, read_body,
+#[cfg(feature = "http-server")]
+pub use decode::{BodyLimit, DecodeError, decode_json_request, read_body};
+#[cfg(feature = "http-server")]
+pub use encode::{
+    encode_error, encode_json_response, encode_json_response_or_error, json_response,
 };
+#[cfg(all(feature = "http-server", feature = "metrics"))]
+pub use metrics::metrics_router;
+#[cfg(feature = "http-server")]
 pub use routing::{method_not_allowed, not_found};
+#[cfg(feature = "http-server")]
+pub use serve::{HEADER_READ_TIMEOUT, serve};
+#[cfg(feature = "http-server")]
 pub use server::{DEFAULT_BODY_LIMIT, DEFAULT_READ_TIMEOUT, Finished, Panicked, Server};
+pub use status::{status_code, status_for};
 
 /// The HTTP request a [`Server`] receives (axum's request type).
+#[cfg(feature = "http-server")]
 pub type Request = http::Request<axum::body::Body>;
 
 /// The HTTP response a [`Server`] produces (axum's response type).
+#[cfg(feature = "http-server")]
 pub type Response = http::Response<axum::body::Body>;

@@ -17,7 +17,7 @@
 //! axum still sets the `Allow` header on a 405.
 
 use super::Response;
-use super::codec::error_response;
+use super::encode::error_response;
 use http::{Method, StatusCode, Uri};
 
 /// Answers 404 with `{"error":"no route for <METHOD> <path>"}`; use it as the router's fallback.

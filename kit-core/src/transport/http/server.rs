@@ -8,29 +8,33 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{self, Poll};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use http::{Extensions, Method, Uri, header};
+use http::{Method, Uri, header};
 use http_body::Body as _;
 use http_body_util::Limited;
 use tower::Service;
+use tracing::Instrument;
 
-use super::codec::{BodyLimit, DecodeError, encode_error};
-use super::{Request, Response};
-use crate::BoxError;
+use super::decode::{BodyLimit, DecodeError};
+use super::encode::encode_error;
+use super::{Request, Response, propagation};
+use crate::context::{Context, DeadlineExceeded, RequestId};
+use crate::duration::GoDuration;
 use crate::endpoint::{Endpoint, EndpointExt};
+use crate::error::{BoxError, Classify, Error, ErrorKind};
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 type DecodeFn<Req> = Arc<dyn Fn(Request) -> BoxFuture<Result<Req, BoxError>> + Send + Sync>;
 type EncodeFn<Resp> = Arc<dyn Fn(Resp) -> Result<Response, BoxError> + Send + Sync>;
 type BeforeFn = Arc<dyn Fn(&mut http::request::Parts) + Send + Sync>;
-type AfterFn = Arc<dyn Fn(&Extensions, &mut Response) + Send + Sync>;
+type AfterFn = Arc<dyn Fn(&Context, &mut Response) + Send + Sync>;
 type ErrorEncoderFn =
     Arc<dyn Fn(&(dyn StdError + Send + Sync + 'static)) -> Response + Send + Sync>;
 type ErrorHandlerFn = Arc<dyn Fn(&BoxError) + Send + Sync>;
-type FinalizerFn = Arc<dyn Fn(&Extensions, &Finished) + Send + Sync>;
+type FinalizerFn = Arc<dyn Fn(&Context, &Finished) + Send + Sync>;
 
 /// The default limit on request bodies: 1 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
@@ -66,14 +70,24 @@ pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// );
 /// ```
 ///
-/// For each request, in order: the [`before`](Self::before) hooks see the request head; the
-/// decoder turns the request into the endpoint's request type; the endpoint runs; the encoder
-/// turns its response into an HTTP response; the [`after`](Self::after) hooks adjust that
-/// response. An error from the decoder, the endpoint or the encoder goes to the
-/// [`error_handler`](Self::error_handler), then the [`error_encoder`](Self::error_encoder) answers
-/// it, by default as `{"error":"<message>"}` with the status the error declares (see
-/// [`status_code`](crate::error::status_code)). Last, the [`finalizer`](Self::finalizer)s see
-/// the status, size and duration.
+/// For each request, in order: the [`before`](Self::before) hooks see the request head and may
+/// put values in its extensions; the server makes the request's [`Context`] from them and from
+/// the headers that carry a caller's deadline and request id (see
+/// [`propagation`](super::propagation)); in that context, the decoder turns the request into the
+/// endpoint's request type, the endpoint runs, and the encoder turns its response into an HTTP
+/// response; the [`after`](Self::after) hooks adjust that response. An error from the decoder,
+/// the endpoint or the encoder goes to the [`error_handler`](Self::error_handler), then the
+/// [`error_encoder`](Self::error_encoder) answers it, by default as `{"error":"<message>"}` with
+/// the status of the error's kind (see [`status_code`](super::status_code)). Last, the
+/// [`finalizer`](Self::finalizer)s see the status, size and duration.
+///
+/// A request whose deadline passes is cut off and answered 504 ([`DeadlineExceeded`]), and one
+/// whose deadline has passed when it arrives is answered so without being decoded; one whose
+/// client disconnects is dropped, with everything it was waiting for. A request that
+/// carries a deadline or a request id is handled, hooks and finalizers included, inside a
+/// `tracing` span named `request` with fields `request_id` and `timeout` (the time it had left
+/// when it arrived, to the millisecond), so that every line logged while handling it says which
+/// request it belongs to.
 ///
 /// Bodies over the [`body_limit`](Self::body_limit) (1 MiB unless set) are refused with 413
 /// before the endpoint runs, and a body that takes longer than the
@@ -146,7 +160,8 @@ where
     /// Adds a hook that sees the request head before decoding (Go kit's `ServerBefore`).
     ///
     /// Hooks run in the order added. They can read headers and put request-scoped values into
-    /// the request's extensions, where the decoder, the after hooks and the finalizers find them.
+    /// the request's extensions: those become values of the request's [`Context`], where the
+    /// decoder, endpoint middlewares, the service, the after hooks and the finalizers find them.
     pub fn before(
         mut self,
         hook: impl Fn(&mut http::request::Parts) + Send + Sync + 'static,
@@ -156,11 +171,8 @@ where
     }
 
     /// Adds a hook that adjusts a successful response, typically its headers (Go kit's
-    /// `ServerAfter`). It also sees the request's extensions. Error responses skip it.
-    pub fn after(
-        mut self,
-        hook: impl Fn(&Extensions, &mut Response) + Send + Sync + 'static,
-    ) -> Self {
+    /// `ServerAfter`). It also sees the request's [`Context`]. Error responses skip it.
+    pub fn after(mut self, hook: impl Fn(&Context, &mut Response) + Send + Sync + 'static) -> Self {
         self.inner_mut().after.push(Arc::new(hook));
         self
     }
@@ -186,7 +198,7 @@ where
     /// `ServerFinalizer`): the place for access logs and request metrics.
     pub fn finalizer(
         mut self,
-        finalizer: impl Fn(&Extensions, &Finished) + Send + Sync + 'static,
+        finalizer: impl Fn(&Context, &Finished) + Send + Sync + 'static,
     ) -> Self {
         self.inner_mut().finalizers.push(Arc::new(finalizer));
         self
@@ -224,38 +236,81 @@ where
             hook(&mut parts);
         }
         // Only requests that have hooks to show them to pay for copying these.
-        let observed = started.map(|started| {
-            (
-                parts.extensions.clone(),
-                parts.method.clone(),
-                parts.uri.clone(),
-                started,
-            )
-        });
+        let observed = started.map(|started| (parts.method.clone(), parts.uri.clone(), started));
 
-        // A panic in the decoder, endpoint or encoder becomes an error like any other, so the
-        // error handler, the error encoder and the finalizers all see it.
-        let handled = CatchUnwind(Box::pin(self.handle(parts, body)))
-            .await
-            .unwrap_or_else(|_| Err(Panicked.into()));
-        let response = match handled {
-            Ok(mut response) => {
-                if let Some((extensions, ..)) = &observed {
-                    for hook in &self.after {
-                        hook(extensions, &mut response);
-                    }
-                }
-                response
-            }
-            Err(error) => {
-                if let Some(handler) = &self.error_handler {
-                    handler(&error);
-                }
-                (self.error_encoder)(error.as_ref())
+        // ANCHOR: context
+        // What the before-hooks put in the request's extensions becomes the context's values;
+        // without hooks there is nothing to copy (the router's own extensions stay behind).
+        let outer = Context::current();
+        let values = if self.before.is_empty() {
+            outer
+        } else {
+            outer.with_values(parts.extensions.clone())
+        };
+        let ctx = match propagation::extract(values, &parts.headers) {
+            Ok(ctx) => ctx,
+            Err(invalid) => {
+                let invalid = DecodeError::Header(invalid.into());
+                return self.fail(Error::from(invalid).into(), &Context::current(), observed);
             }
         };
+        // Everything from here on, the hooks and the finalizers included, runs in the request's
+        // context and, when it carries an id or a deadline, in its span.
+        let span = request_span(&ctx);
+        let responding = ctx.clone().scope(self.respond(ctx, parts, body, observed));
+        match span {
+            Some(span) => responding.instrument(span).await,
+            None => responding.await,
+        }
+        // ANCHOR_END: context
+    }
 
-        if let Some((extensions, method, uri, started)) = observed {
+    /// Decodes, calls, encodes, and answers.
+    async fn respond(
+        &self,
+        ctx: Context,
+        parts: http::request::Parts,
+        body: Body,
+        observed: Option<(Method, Uri, Instant)>,
+    ) -> Response {
+        // A panic in the decoder, endpoint or encoder becomes an error like any other, so the
+        // error handler, the error encoder and the finalizers all see it.
+        let handled = CatchUnwind(Box::pin(self.within_deadline(&ctx, parts, body)))
+            .await
+            .unwrap_or_else(|_| Err(Error::from(Panicked).into()));
+        match handled {
+            Ok(mut response) => {
+                for hook in &self.after {
+                    hook(&ctx, &mut response);
+                }
+                self.finish(&ctx, observed, response)
+            }
+            Err(error) => self.fail(error, &ctx, observed),
+        }
+    }
+
+    /// Answers `error`, after showing it to the error handler.
+    fn fail(
+        &self,
+        error: BoxError,
+        ctx: &Context,
+        observed: Option<(Method, Uri, Instant)>,
+    ) -> Response {
+        if let Some(handler) = &self.error_handler {
+            handler(&error);
+        }
+        let response = (self.error_encoder)(error.as_ref());
+        self.finish(ctx, observed, response)
+    }
+
+    /// Shows the finished request to the finalizers.
+    fn finish(
+        &self,
+        ctx: &Context,
+        observed: Option<(Method, Uri, Instant)>,
+        response: Response,
+    ) -> Response {
+        if let Some((method, uri, started)) = observed {
             let finished = Finished {
                 method,
                 uri,
@@ -264,10 +319,27 @@ where
                 duration: started.elapsed(),
             };
             for finalizer in &self.finalizers {
-                finalizer(&extensions, &finished);
+                finalizer(ctx, &finished);
             }
         }
         response
+    }
+
+    /// Handles the request, but not past its deadline.
+    async fn within_deadline(
+        &self,
+        ctx: &Context,
+        parts: http::request::Parts,
+        body: Body,
+    ) -> Result<Response, BoxError> {
+        match ctx.deadline() {
+            // Out of time before it starts: not worth decoding.
+            Some(_) if ctx.is_expired() => Err(Error::from(DeadlineExceeded).into()),
+            Some(deadline) => tokio::time::timeout_at(deadline, self.handle(parts, body))
+                .await
+                .unwrap_or_else(|_| Err(Error::from(DeadlineExceeded).into())),
+            None => self.handle(parts, body).await,
+        }
     }
 
     async fn handle(
@@ -282,7 +354,7 @@ where
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|length| length > limit as u64) {
-            return Err(DecodeError::TooLarge { limit }.into());
+            return Err(Error::from(DecodeError::TooLarge { limit }).into());
         }
         parts.extensions.insert(BodyLimit(limit));
         let request = Request::from_parts(parts, Body::new(Limited::new(body, limit)));
@@ -290,10 +362,47 @@ where
         let timeout = self.read_timeout;
         let request = tokio::time::timeout(timeout, (self.decode)(request))
             .await
-            .map_err(|_| DecodeError::Timeout { timeout })??;
+            .map_err(|_| Error::from(DecodeError::Timeout { timeout }))?
+            .map_err(decoder_failure)?;
         let response = self.endpoint.invoke(request).await?;
         (self.encode)(response)
     }
+}
+
+/// A decoder's error that does not say its kind is the caller's: the request could not be read.
+fn decoder_failure(error: BoxError) -> BoxError {
+    match Error::from(error) {
+        error if error.kind() == ErrorKind::Unknown => {
+            Error::new(ErrorKind::InvalidArgument, error.into_inner()).into()
+        }
+        error => error.into(),
+    }
+}
+
+/// The span a request is handled in, when it carries something worth putting on every log line.
+fn request_span(ctx: &Context) -> Option<tracing::Span> {
+    let id = ctx.get::<RequestId>();
+    let timeout = ctx.remaining();
+    if id.is_none() && timeout.is_none() {
+        return None;
+    }
+    // At the error level so that it is kept whatever the filter keeps: a warning logged while
+    // handling the request must still say which request it was.
+    let span = tracing::error_span!(
+        "request",
+        request_id = tracing::field::Empty,
+        timeout = tracing::field::Empty
+    );
+    if let Some(id) = id {
+        span.record("request_id", id.as_str());
+    }
+    if let Some(timeout) = timeout {
+        // To the millisecond, as the headers carry it: `2s`, not `1.999984829s`.
+        let millis = (timeout.as_micros() + 500) / 1000;
+        let rounded = Duration::from_millis(u64::try_from(millis).unwrap_or(u64::MAX));
+        span.record("timeout", tracing::field::display(GoDuration(rounded)));
+    }
+    Some(span)
 }
 
 /// The error a request ends with when its decoder, endpoint or encoder panicked.
@@ -301,13 +410,19 @@ where
 #[error("internal error: the request handler panicked")]
 pub struct Panicked;
 
+impl Classify for Panicked {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Internal
+    }
+}
+
 /// Resolves to `Err` instead of unwinding when the inner future panics.
 struct CatchUnwind<F>(Pin<Box<F>>);
 
 impl<F: Future> Future for CatchUnwind<F> {
     type Output = Result<F::Output, Box<dyn Any + Send>>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut task::Context<'_>) -> Poll<Self::Output> {
         let inner = self.0.as_mut();
         match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
             Ok(poll) => poll.map(Ok),
@@ -325,7 +440,7 @@ where
     type Error = Infallible;
     type Future = BoxFuture<Result<Response, Infallible>>;
 
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+    fn poll_ready(&mut self, _cx: &mut task::Context<'_>) -> Poll<Result<(), Self::Error>> {
         // The endpoint's readiness is awaited per request, inside the response future, which is
         // where axum drives it anyway.
         Poll::Ready(Ok(()))
@@ -337,7 +452,11 @@ where
         // panicking hook or error encoder), answering with a 500 rather than a dropped
         // connection. The panic hook has already reported it.
         let serve = CatchUnwind(Box::pin(async move { inner.serve(request).await }));
-        Box::pin(async move { Ok(serve.await.unwrap_or_else(|_| encode_error(&Panicked))) })
+        Box::pin(async move {
+            Ok(serve
+                .await
+                .unwrap_or_else(|_| encode_error(&Error::from(Panicked))))
+        })
     }
 }
 

@@ -1,0 +1,151 @@
+//! How the [request context](crate::context) crosses HTTP: the headers a server reads it from
+//! and a client writes it to.
+//!
+//! | header | context | example |
+//! |---|---|---|
+//! | `X-Request-Timeout` | the deadline, as the time left, in Go's duration syntax | `X-Request-Timeout: 1.5s` |
+//! | `X-Request-Id` | the [`RequestId`] | `X-Request-Id: 7f3a9c` |
+//!
+//! HTTP has no standard header for a deadline; gRPC sends `grpc-timeout` with the time left,
+//! and so does this one, readable by a person with curl (`-H 'X-Request-Timeout: 2s'`). A time
+//! left rather than a point in time, so that the two machines' clocks need not agree. A client
+//! sends what is left when it sends, in whole milliseconds rounded down, so that the callee's
+//! deadline never falls after the caller's.
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::context::{Context, RequestId};
+use crate::duration::{self, ParseDurationError};
+
+/// The header that carries the time left until the request's deadline.
+pub const REQUEST_TIMEOUT: HeaderName = HeaderName::from_static("x-request-timeout");
+
+/// The header that carries the request's id.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+// ANCHOR: extract
+/// The context a request's headers describe, on top of `ctx`: its deadline made sooner by
+/// `X-Request-Timeout`, and its `X-Request-Id`. A request id that is not a safe
+/// [`RequestId`] is ignored; a timeout that does not parse is an error, for the caller to hear
+/// about rather than have its deadline silently dropped.
+pub fn extract(ctx: Context, headers: &HeaderMap) -> Result<Context, InvalidTimeout> {
+    let mut ctx = ctx;
+    if let Some(value) = headers.get(&REQUEST_TIMEOUT) {
+        let text = value.to_str().map_err(|_| InvalidTimeout::NotText)?;
+        let timeout = duration::parse(text.trim()).map_err(InvalidTimeout::Duration)?;
+        ctx = ctx.with_timeout(timeout);
+    }
+    if let Some(id) = headers
+        .get(&REQUEST_ID)
+        .and_then(|value| value.to_str().ok())
+        .and_then(RequestId::new)
+    {
+        ctx = ctx.with_value(id);
+    }
+    Ok(ctx)
+}
+// ANCHOR_END: extract
+
+/// Writes `ctx`'s deadline (the time left) and request id into an outgoing request's headers.
+/// Returns `false`, writing nothing, when the deadline has already passed: the call should not
+/// be made.
+pub fn inject(ctx: &Context, headers: &mut HeaderMap) -> bool {
+    if let Some(left) = ctx.remaining() {
+        let millis = left.as_millis();
+        if millis == 0 {
+            return false;
+        }
+        if let Ok(value) = HeaderValue::from_str(&format!("{millis}ms")) {
+            headers.insert(REQUEST_TIMEOUT, value);
+        }
+    }
+    if let Some(id) = ctx.get::<RequestId>()
+        && let Ok(value) = HeaderValue::from_str(id.as_str())
+    {
+        headers.insert(REQUEST_ID, value);
+    }
+    true
+}
+
+/// An `X-Request-Timeout` header that does not say how long.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidTimeout {
+    /// The value is not text.
+    #[error("invalid X-Request-Timeout header: not text")]
+    NotText,
+    /// The value is not a duration.
+    #[error("invalid X-Request-Timeout header: {0}")]
+    Duration(#[source] ParseDurationError),
+}
+
+impl crate::error::Classify for InvalidTimeout {
+    fn kind(&self) -> crate::error::ErrorKind {
+        crate::error::ErrorKind::InvalidArgument
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn headers(pairs: &[(&HeaderName, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, HeaderValue::from_str(value).expect("a header value"));
+        }
+        map
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_context_survives_the_round_trip() {
+        let sent = Context::new()
+            .with_timeout(Duration::from_millis(1500))
+            .with_value(RequestId::new("abc-1").expect("an id"));
+        let mut map = HeaderMap::new();
+        assert!(inject(&sent, &mut map));
+        assert_eq!(map[&REQUEST_TIMEOUT], "1500ms");
+        assert_eq!(map[&REQUEST_ID], "abc-1");
+        let received = extract(Context::new(), &map).expect("valid headers");
+        assert_eq!(received.remaining(), Some(Duration::from_millis(1500)));
+        assert_eq!(
+            received.get::<RequestId>().map(RequestId::as_str),
+            Some("abc-1")
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_time_left_is_rounded_down_and_an_expired_call_is_not_sent() {
+        let ctx = Context::new().with_timeout(Duration::from_micros(2999));
+        let mut map = HeaderMap::new();
+        assert!(inject(&ctx, &mut map));
+        assert_eq!(map[&REQUEST_TIMEOUT], "2ms");
+        tokio::time::advance(Duration::from_micros(2500)).await;
+        let mut map = HeaderMap::new();
+        assert!(!inject(&ctx, &mut map), "less than a millisecond left");
+        assert!(map.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_header_can_only_make_the_deadline_sooner() {
+        let ctx = Context::new().with_timeout(Duration::from_secs(1));
+        let later = extract(ctx.clone(), &headers(&[(&REQUEST_TIMEOUT, "1m")])).expect("valid");
+        assert_eq!(later.remaining(), Some(Duration::from_secs(1)));
+        let sooner = extract(ctx, &headers(&[(&REQUEST_TIMEOUT, "250ms")])).expect("valid");
+        assert_eq!(sooner.remaining(), Some(Duration::from_millis(250)));
+    }
+
+    #[test]
+    fn bad_timeouts_are_refused_and_bad_ids_ignored() {
+        let err = extract(Context::new(), &headers(&[(&REQUEST_TIMEOUT, "soon")]))
+            .expect_err("not a duration");
+        assert_eq!(
+            err.to_string(),
+            "invalid X-Request-Timeout header: invalid duration \"soon\": expected a number before each unit"
+        );
+        let ctx = extract(Context::new(), &headers(&[(&REQUEST_ID, "has space")]))
+            .expect("an id is optional");
+        assert!(ctx.get::<RequestId>().is_none());
+    }
+}
