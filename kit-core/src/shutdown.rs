@@ -39,13 +39,28 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::error::{Classify, ErrorKind};
+
 /// How a server stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// Every request in flight was answered.
     Drained,
-    /// The drain deadline passed with requests still in flight; they were cut off.
+    /// The drain deadline passed with requests still in flight; they were cut off (answered
+    /// with [`CutOff`] where the transport could still answer).
     DeadlineExceeded,
+}
+
+/// A request was still being handled when the drain deadline passed, and was answered without
+/// finishing: over HTTP, a 503.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the service is shutting down and could not finish this request in time")]
+pub struct CutOff;
+
+impl Classify for CutOff {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Unavailable
+    }
 }
 
 /// Starts the drain of every server holding one of its [`Shutdown`] tokens.

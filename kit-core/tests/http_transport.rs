@@ -396,9 +396,11 @@ async fn a_non_2xx_answer_is_an_error_with_the_status_and_message() {
         .expect_err("overflow");
     let err = err.find::<ClientError>().expect("a ClientError");
     assert_eq!(err.status(), Some(StatusCode::BAD_REQUEST));
+    // The message says what went wrong; where is the error's URL, not its message.
+    assert_eq!(err.to_string(), "400 Bad Request: integer overflow");
     assert_eq!(
-        err.to_string(),
-        format!("POST http://{addr}/sum: 400 Bad Request: integer overflow")
+        err.url().map(|u| u.to_string()),
+        Some(format!("http://{addr}/sum"))
     );
     assert_eq!(
         status_code(err),
@@ -411,10 +413,8 @@ async fn a_non_2xx_answer_is_an_error_with_the_status_and_message() {
         .invoke(SumRequest { a: 1, b: 1 })
         .await
         .expect_err("no such route");
-    assert_eq!(
-        err.to_string(),
-        format!("POST http://{addr}/missing: 404 Not Found: no route for POST /missing")
-    );
+    assert_eq!(err.to_string(), "404 Not Found: no route for POST /missing");
+    assert_eq!(err.kind(), ErrorKind::NotFound);
 }
 
 #[tokio::test]
@@ -437,9 +437,7 @@ async fn plain_text_errors_from_go_kit_servers_are_kept() {
         .expect_err("500");
     assert_eq!(
         err.to_string(),
-        format!(
-            "POST http://{addr}/sum: 500 Internal Server Error: invalid character 'b' looking for beginning of object key string"
-        )
+        "500 Internal Server Error: invalid character 'b' looking for beginning of object key string"
     );
 }
 
@@ -458,9 +456,7 @@ async fn an_undecodable_answer_is_a_decode_error() {
     ));
     assert_eq!(
         err.to_string(),
-        format!(
-            r#"POST http://{addr}/sum: cannot decode response: field "v": expected an integer, found string "three""#
-        )
+        r#"cannot decode response: field "v": expected an integer, found string "three""#
     );
 }
 
@@ -477,10 +473,7 @@ async fn an_oversized_answer_is_refused() {
         .invoke(SumRequest { a: 1, b: 2 })
         .await
         .expect_err("too big");
-    assert_eq!(
-        err.to_string(),
-        format!("POST http://{addr}/sum: response body is larger than 64 bytes")
-    );
+    assert_eq!(err.to_string(), "response body is larger than 64 bytes");
 }
 
 #[tokio::test]
@@ -498,10 +491,7 @@ async fn a_refused_connection_is_a_transport_error() {
         matches!(client_error, ClientError::Transport { .. }),
         "{client_error:?}"
     );
-    assert_eq!(
-        err.to_string(),
-        format!("POST http://{addr}/sum: connection refused")
-    );
+    assert_eq!(err.to_string(), "connection refused");
     assert_eq!(status_code(err.as_ref()), StatusCode::BAD_GATEWAY);
 }
 
@@ -539,10 +529,7 @@ async fn a_slow_server_times_out() {
         matches!(err.find::<ClientError>(), Some(ClientError::Timeout { .. })),
         "{err:?}"
     );
-    assert_eq!(
-        err.to_string(),
-        format!("POST http://{addr}/sum: timed out")
-    );
+    assert_eq!(err.to_string(), "timed out");
     assert_eq!(status_code(err.as_ref()), StatusCode::GATEWAY_TIMEOUT);
 }
 
@@ -874,4 +861,70 @@ async fn the_client_passes_what_is_left_of_the_deadline_and_the_request_id_on() 
         Some(ClientError::Timeout { .. })
     ));
     assert_eq!(err.kind(), ErrorKind::DeadlineExceeded);
+}
+
+#[tokio::test]
+async fn a_remote_error_is_cut_to_512_characters_whatever_its_shape() {
+    for body in [
+        format!("{{\"error\":\"{}\"}}", "x".repeat(100_000)),
+        format!("{{\"err\":\"{}\"}}", "y".repeat(100_000)),
+        "z".repeat(100_000),
+    ] {
+        let app = Router::new().route(
+            "/sum",
+            axum::routing::post(move || {
+                let body = body.clone();
+                async move { (StatusCode::INTERNAL_SERVER_ERROR, body) }
+            }),
+        );
+        let addr = spawn(app).await;
+        let err = sum_client(addr, "/sum")
+            .endpoint()
+            .invoke(SumRequest { a: 1, b: 1 })
+            .await
+            .expect_err("500");
+        let message = err.to_string();
+        let prefix = "500 Internal Server Error: ";
+        assert!(message.starts_with(prefix), "{message}");
+        assert_eq!(
+            message[prefix.len()..].chars().count(),
+            513,
+            "512 and the ellipsis"
+        );
+        assert!(message.ends_with('…'));
+    }
+}
+
+#[tokio::test]
+async fn redirects_are_not_followed() {
+    let followed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = followed.clone();
+    let app = Router::new()
+        .route(
+            "/sum",
+            axum::routing::post(|| async {
+                (
+                    StatusCode::TEMPORARY_REDIRECT,
+                    [(header::LOCATION, "/elsewhere")],
+                )
+            }),
+        )
+        .route(
+            "/elsewhere",
+            axum::routing::post(move || {
+                seen.store(true, std::sync::atomic::Ordering::SeqCst);
+                async { r#"{"v":0}"# }
+            }),
+        );
+    let addr = spawn(app).await;
+    let err = sum_client(addr, "/sum")
+        .endpoint()
+        .invoke(SumRequest { a: 1, b: 1 })
+        .await
+        .expect_err("a redirect is an error");
+    assert_eq!(
+        err.find::<ClientError>().and_then(ClientError::status),
+        Some(StatusCode::TEMPORARY_REDIRECT)
+    );
+    assert!(!followed.load(std::sync::atomic::Ordering::SeqCst));
 }

@@ -124,20 +124,34 @@ fn a_request_in_flight_is_answered_before_exit() {
     assert!(status.success(), "{status}: {}", service.output());
 }
 
+/// A request still running at the drain deadline is answered 503 rather than dropped, and the
+/// exit status says that something was cut off.
 #[test]
-fn the_drain_deadline_bounds_the_wait() {
+fn the_drain_deadline_bounds_the_wait_and_cut_off_requests_get_503() {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let service = start(&["--listen", &listen, "--drain-timeout", "100ms"], port);
-    let _stuck = start_request_in_flight(port, r#"{"s":"never sent"}"#);
+    // Its body never comes: the request waits in its decoder until the deadline.
+    let mut stuck = start_request_in_flight(port, r#"{"s":"never sent"}"#);
 
     let (status, output) = service.terminate();
-    assert!(status.success(), "{status}: {output}");
+    assert_eq!(status.code(), Some(1), "{output}");
     assert_eq!(
         output,
         format!(
-            "stringsvc1 listening on {listen}\nstringsvc1: requests still in flight after 100ms; stopped without them\n"
+            "stringsvc1 listening on {listen}\nstringsvc1: requests still in flight after 100ms were cut off\n"
         )
+    );
+    let answer = read_response(&mut stuck);
+    assert!(
+        answer.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+        "{answer}"
+    );
+    assert!(
+        answer.ends_with(
+            "{\"error\":\"the service is shutting down and could not finish this request in time\"}\n"
+        ),
+        "{answer}"
     );
 }
 
@@ -279,4 +293,72 @@ fn go_style_flags_work_too() {
         service.stop(),
         format!("stringsvc1 listening on 127.0.0.1:{port}\n")
     );
+}
+
+/// A request written whole on an idle keep-alive connection just before SIGTERM is answered,
+/// and the answer says the connection closes. Repeated, because the loss was a race.
+#[test]
+fn a_request_sent_just_before_sigterm_on_a_kept_alive_connection_is_answered() {
+    for round in 0..10 {
+        let port = free_port();
+        let mut service = start(&["--listen", &format!("127.0.0.1:{port}")], port);
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        let body = r#"{"s":"first"}"#;
+        let request = format!(
+            "POST /uppercase HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).expect("write");
+        assert!(read_response(&mut stream).contains("FIRST"));
+
+        // The second request is on its way when the signal comes.
+        let body = r#"{"s":"second"}"#;
+        let request = format!(
+            "POST /uppercase HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).expect("write");
+        service.process().signal(Signal::SIGTERM).expect("signal");
+        let answer = read_response(&mut stream);
+        assert!(
+            answer.starts_with("HTTP/1.1 200 OK\r\n")
+                && answer.ends_with("SECOND\",\"err\":null}\n"),
+            "round {round}: {answer:?}"
+        );
+        let status = service.process().wait().expect("exits");
+        assert!(status.success(), "{status}: {}", service.output());
+    }
+}
+
+/// Connections that sent their request just before SIGTERM, some still waiting in the
+/// listener's queue, are all answered.
+#[test]
+fn requests_queued_at_sigterm_are_all_answered() {
+    for round in 0..5 {
+        let port = free_port();
+        let mut service = start(&["--listen", &format!("127.0.0.1:{port}")], port);
+        let body = r#"{"s":"queued"}"#;
+        let request = format!(
+            "POST /uppercase HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let mut streams: Vec<TcpStream> = (0..16)
+            .map(|_| {
+                let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+                stream.write_all(request.as_bytes()).expect("write");
+                stream
+            })
+            .collect();
+        service.process().signal(Signal::SIGTERM).expect("signal");
+        for (n, stream) in streams.iter_mut().enumerate() {
+            let mut answer = String::new();
+            let _ = stream.read_to_string(&mut answer);
+            assert!(
+                answer.starts_with("HTTP/1.1 200 OK\r\n"),
+                "round {round}, connection {n}: {answer:?}"
+            );
+        }
+        let status = service.process().wait().expect("exits");
+        assert!(status.success(), "{status}: {}", service.output());
+    }
 }

@@ -251,6 +251,8 @@ pub fn proxying_middleware<S>(
         // since instances are addressed directly.
         let http = reqwest::Client::builder()
             .no_proxy()
+            // A redirect would send the caller's request wherever an instance says.
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(options.attempt_timeout())
             .build()
             .map_err(|e| InstanceError {

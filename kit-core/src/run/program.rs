@@ -96,7 +96,7 @@ impl Program {
     /// | what happened | stderr | status |
     /// |---|---|---|
     /// | every request in flight was answered | nothing | 0 |
-    /// | the drain deadline cut requests off | `<name>: requests still in flight after 10s; stopped without them` | 0 |
+    /// | the drain deadline cut requests off (answered 503) | `<name>: requests still in flight after 10s were cut off` | 1 |
     /// | a second signal during the drain | `<name>: second signal: stopping without waiting for requests in flight` | 1 |
     /// | a listener could not bind | `error: cannot listen on :8080: Address in use` | 1 |
     /// | a listener failed while serving | `error: <name>: server failed: <why>` | 1 |
@@ -161,11 +161,11 @@ impl Program {
         }
         if cut_off {
             eprintln!(
-                "{name}: requests still in flight after {}; stopped without them",
+                "{name}: requests still in flight after {} were cut off",
                 GoDuration(drain)
             );
         }
-        if failed {
+        if failed || cut_off {
             ExitCode::FAILURE
         } else {
             ExitCode::SUCCESS

@@ -64,7 +64,10 @@ pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 ///
 /// Unlike Go kit's client, this one checks the status: an answer outside 2xx is a
 /// [`ClientError::Status`] that carries the status and the remote's error message, read from a
-/// JSON `{"error":…}` (kit-core servers) or `{"err":…}` body, or else from the body's text.
+/// JSON `{"error":…}` (kit-core servers) or `{"err":…}` body, or else from the body's text, and
+/// cut to 512 characters. Redirects are not followed: a 3xx is such an error too, since a
+/// redirect would send the request, body and all, wherever the remote says (a client given its
+/// own pool with [`http_client`](Self::http_client) follows that pool's policy).
 ///
 /// Each call carries the request's [context](crate::context) on to the remote: what is left of
 /// the deadline (or of the client's own [`timeout`](Self::timeout), if sooner) and the request
@@ -88,11 +91,19 @@ struct Inner<Req, Resp> {
 }
 
 /// Why a call through a [`Client`] failed.
+///
+/// Its message says what went wrong, not where: the remote's address is not in it, because a
+/// service that passes the message on to its own callers (a proxy, a gateway) should not tell
+/// them its internal addresses. The address is in [`url`](Self::url), and a [`LoggingLayer`]
+/// with a peer puts it in the log.
+///
+/// [`LoggingLayer`]: crate::log::LoggingLayer
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientError {
-    /// The remote answered with a status outside 2xx.
-    #[error("{method} {url}: {status}: {message}")]
+    /// The remote answered with a status outside 2xx (redirects included: they are not
+    /// followed).
+    #[error("{status}: {message}")]
     Status {
         /// The request's method.
         method: Method,
@@ -100,11 +111,11 @@ pub enum ClientError {
         url: Url,
         /// The status the remote answered with.
         status: StatusCode,
-        /// The remote's error message.
+        /// The remote's error message, cut to 512 characters.
         message: String,
     },
-    /// No complete answer came within the client's timeout.
-    #[error("{method} {url}: timed out")]
+    /// No complete answer came within the client's timeout or the request's deadline.
+    #[error("timed out")]
     Timeout {
         /// The request's method.
         method: Method,
@@ -113,7 +124,7 @@ pub enum ClientError {
     },
     /// The request could not be sent or its answer not received: refused connection, reset,
     /// unknown host.
-    #[error("{method} {url}: {message}")]
+    #[error("{message}")]
     Transport {
         /// The request's method.
         method: Method,
@@ -126,7 +137,7 @@ pub enum ClientError {
         source: reqwest::Error,
     },
     /// The answer's body was larger than the client accepts.
-    #[error("{method} {url}: response body is larger than {limit} bytes")]
+    #[error("response body is larger than {limit} bytes")]
     TooLarge {
         /// The request's method.
         method: Method,
@@ -139,7 +150,7 @@ pub enum ClientError {
     #[error("cannot encode request: {0}")]
     Encode(#[source] BoxError),
     /// The answer could not be decoded.
-    #[error("{method} {url}: cannot decode response: {source}")]
+    #[error("cannot decode response: {source}")]
     Decode {
         /// The request's method.
         method: Method,
@@ -199,6 +210,18 @@ impl ClientError {
             ClientError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             ClientError::Encode(_) | ClientError::Setup(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    /// The URL the call went to, when it got that far.
+    pub fn url(&self) -> Option<&Url> {
+        match self {
+            ClientError::Status { url, .. }
+            | ClientError::Timeout { url, .. }
+            | ClientError::Transport { url, .. }
+            | ClientError::TooLarge { url, .. }
+            | ClientError::Decode { url, .. } => Some(url),
+            ClientError::Encode(_) | ClientError::Setup(_) => None,
         }
     }
 
@@ -315,6 +338,8 @@ impl Http {
 fn build_http(connect_timeout: Duration) -> Result<reqwest::Client, Arc<reqwest::Error>> {
     reqwest::Client::builder()
         .connect_timeout(connect_timeout)
+        // A redirect would send the request, body and all, wherever the remote says.
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(Arc::new)
 }
@@ -422,8 +447,12 @@ fn root_causes(error: &reqwest::Error) -> String {
     }
 }
 
+/// The longest remote message kept, in characters: enough to explain, too short to amplify.
+const MAX_MESSAGE: usize = 512;
+
 /// The remote's explanation of a failed call: the `error` or `err` string of a JSON body, else
-/// the body's text, else the status's reason.
+/// the body's text, else the status's reason; cut to [`MAX_MESSAGE`] characters whichever it is,
+/// so that a remote cannot make its callers' answers and log lines as large as its own.
 fn remote_message(status: StatusCode, body: &[u8]) -> String {
     #[derive(serde::Deserialize)]
     struct ErrorBody {
@@ -433,7 +462,7 @@ fn remote_message(status: StatusCode, body: &[u8]) -> String {
     if let Ok(ErrorBody { error, err }) = serde_json::from_slice::<ErrorBody>(body)
         && let Some(message) = error.or(err)
     {
-        return message;
+        return cut(message.trim());
     }
     let text = String::from_utf8_lossy(body);
     let text = text.trim();
@@ -443,11 +472,15 @@ fn remote_message(status: StatusCode, body: &[u8]) -> String {
             .unwrap_or("no reason given")
             .to_owned()
     } else {
-        const MAX: usize = 512;
-        match text.char_indices().nth(MAX) {
-            Some((cut, _)) => format!("{}…", &text[..cut]),
-            None => text.to_owned(),
-        }
+        cut(text)
+    }
+}
+
+/// `text` cut to [`MAX_MESSAGE`] characters, with `…` when something was cut.
+fn cut(text: &str) -> String {
+    match text.char_indices().nth(MAX_MESSAGE) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
     }
 }
 

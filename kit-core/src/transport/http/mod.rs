@@ -66,6 +66,8 @@ mod client;
 #[cfg(feature = "http-server")]
 mod decode;
 #[cfg(feature = "http-server")]
+mod drain;
+#[cfg(feature = "http-server")]
 mod encode;
 #[cfg(all(feature = "http-server", feature = "metrics"))]
 mod metrics;
@@ -94,7 +96,7 @@ pub use metrics::metrics_router;
 #[cfg(feature = "http-server")]
 pub use routing::{method_not_allowed, not_found};
 #[cfg(feature = "http-server")]
-pub use serve::{HEADER_READ_TIMEOUT, serve};
+pub use serve::{CUT_OFF_GRACE, HEADER_READ_TIMEOUT, SETTLE, serve};
 #[cfg(feature = "http-server")]
 pub use server::{DEFAULT_BODY_LIMIT, DEFAULT_READ_TIMEOUT, Finished, Panicked, Server};
 pub use status::{status_code, status_for};

@@ -20,7 +20,7 @@ use tracing::Instrument;
 
 use super::decode::{BodyLimit, DecodeError};
 use super::encode::encode_error;
-use super::{Request, Response, propagation};
+use super::{Request, Response, drain, propagation};
 use crate::context::{Context, DeadlineExceeded, RequestId};
 use crate::duration::GoDuration;
 use crate::endpoint::{Endpoint, EndpointExt};
@@ -325,21 +325,25 @@ where
         response
     }
 
-    /// Handles the request, but not past its deadline.
+    /// Handles the request, but not past its deadline, nor past the server's drain deadline.
     async fn within_deadline(
         &self,
         ctx: &Context,
         parts: http::request::Parts,
         body: Body,
     ) -> Result<Response, BoxError> {
-        match ctx.deadline() {
-            // Out of time before it starts: not worth decoding.
-            Some(_) if ctx.is_expired() => Err(Error::from(DeadlineExceeded).into()),
-            Some(deadline) => tokio::time::timeout_at(deadline, self.handle(parts, body))
-                .await
-                .unwrap_or_else(|_| Err(Error::from(DeadlineExceeded).into())),
-            None => self.handle(parts, body).await,
-        }
+        let handling = async {
+            match ctx.deadline() {
+                // Out of time before it starts: not worth decoding.
+                Some(_) if ctx.is_expired() => Err(Error::from(DeadlineExceeded).into()),
+                Some(deadline) => tokio::time::timeout_at(deadline, self.handle(parts, body))
+                    .await
+                    .unwrap_or_else(|_| Err(Error::from(DeadlineExceeded).into())),
+                None => self.handle(parts, body).await,
+            }
+        };
+        // And not past the server's drain deadline, should it be shutting down.
+        drain::or_cut_off(handling).await
     }
 
     async fn handle(
