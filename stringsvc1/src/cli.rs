@@ -34,8 +34,7 @@ pub async fn main() -> ExitCode {
         Err(exit) => return exit,
     };
     let app = transport::app(BasicStringService);
-    Program::new("stringsvc1")
-        .drain_timeout(args.serve.drain.drain_timeout)
+    Program::with_args("stringsvc1", &args.serve)
         .http(&args.serve.listen, app, |addr| {
             eprintln!("stringsvc1 listening on {addr}");
         })

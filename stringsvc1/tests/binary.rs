@@ -256,6 +256,8 @@ fn help_explains_every_flag_and_the_defaults() {
         ":PORT for every interface, or HOST:PORT for one",
         "[default: :8080]",
         "--drain-timeout <DURATION>",
+        "--max-connections <N>",
+        "[default: 10000]",
         "[default: 10s]",
         "curl -XPOST -d'{\"s\":\"hello, world\"}' localhost:8080/uppercase",
         "Ctrl-C or SIGTERM",

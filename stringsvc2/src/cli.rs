@@ -54,8 +54,7 @@ pub async fn serve<E: std::fmt::Display>(
     };
     tokio::spawn(registry.upkeep(UPKEEP));
 
-    Program::new(name)
-        .drain_timeout(serve.drain.drain_timeout)
+    Program::with_args(name, serve)
         .http(&serve.listen, app, |addr| {
             tracing::info!(msg = "HTTP", addr = %addr);
         })

@@ -262,3 +262,26 @@ async fn metrics_answer_get_only() {
     assert!(answer.body.starts_with("{\"error\":"), "{}", answer.body);
     service.stop();
 }
+
+/// A client cannot forge or disguise log lines with what it sends: line breaks, Unicode line
+/// separators, DEL and bidirectional controls are escaped, in both formats.
+#[tokio::test]
+async fn what_a_client_sends_cannot_forge_or_disguise_log_lines() {
+    let sneaky = "x\\nmethod=count input=forged\\u2028\\u2029\\u0085\\u007f\\u202e";
+    for format in ["logfmt", "json"] {
+        let service = start(&["--log-format", format], &[]);
+        post(&service, "/count", &format!("{{\"s\":\"{sneaky}\"}}")).await;
+        let output = service.stop();
+        let lines: Vec<&str> = output.lines().collect();
+        // The start-up line and one line for the call, nothing more.
+        assert_eq!(lines.len(), 2, "{format}: {output:?}");
+        for raw in ['\n', '\u{2028}', '\u{2029}', '\u{85}', '\u{7f}', '\u{202e}'] {
+            assert!(!lines[1].contains(raw), "{format}: {:?}", lines[1]);
+        }
+        assert!(
+            lines[1].contains("\\u2028\\u2029\\u0085\\u007f\\u202e"),
+            "{format}: {}",
+            lines[1]
+        );
+    }
+}

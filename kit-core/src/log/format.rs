@@ -299,7 +299,27 @@ pub(crate) fn write_logfmt(out: &mut impl fmt::Write, key: &str, value: Value<'_
 }
 
 fn needs_quotes(c: char) -> bool {
-    c <= ' ' || c == '=' || c == '"' || c == '\u{FFFD}'
+    c <= ' ' || c == '=' || c == '"' || c == '\u{FFFD}' || is_deceptive(c)
+}
+
+/// Characters that a terminal or an editor shows as something else than what they are: DEL,
+/// NEL and the Unicode line and paragraph separators (which some tools treat as line breaks, so
+/// a value could fake a second line), and the bidirectional controls (which reorder what is
+/// shown). A value holding one is quoted, and the character escaped, so that a client cannot
+/// forge or disguise log lines with the text it sends.
+fn is_deceptive(c: char) -> bool {
+    matches!(
+        c,
+        '\u{7F}'
+            | '\u{80}'..='\u{9F}'
+            | '\u{2028}'
+            | '\u{2029}'
+            | '\u{061C}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2066}'..='\u{2069}'
+    )
 }
 
 fn write_quoted(out: &mut impl fmt::Write, s: &str) -> fmt::Result {
@@ -314,7 +334,7 @@ fn write_quoted(out: &mut impl fmt::Write, s: &str) -> fmt::Result {
             '\r' => "\\r",
             '\t' => "\\t",
             '\u{FFFD}' => "\\ufffd",
-            c if c < ' ' => "",
+            c if c < ' ' || is_deceptive(c) => "",
             _ => continue,
         };
         out.write_str(&s[start..at])?;
@@ -343,9 +363,31 @@ fn write_json(out: &mut impl fmt::Write, key: &str, value: Value<'_>) -> fmt::Re
     }
 }
 
+/// A JSON string, escaped as JSON requires and, beyond that, with the characters of
+/// [`is_deceptive`] written as `\uXXXX`.
 fn write_json_string(out: &mut impl fmt::Write, s: &str) -> fmt::Result {
-    let json = serde_json::to_string(s).map_err(|_| fmt::Error)?;
-    out.write_str(&json)
+    out.write_char('"')?;
+    let mut start = 0;
+    for (at, c) in s.char_indices() {
+        let escape = match c {
+            '"' => "\\\"",
+            '\\' => "\\\\",
+            '\n' => "\\n",
+            '\r' => "\\r",
+            '\t' => "\\t",
+            c if c < ' ' || is_deceptive(c) => "",
+            _ => continue,
+        };
+        out.write_str(&s[start..at])?;
+        if escape.is_empty() {
+            write!(out, "\\u{:04x}", u32::from(c))?;
+        } else {
+            out.write_str(escape)?;
+        }
+        start = at + c.len_utf8();
+    }
+    out.write_str(&s[start..])?;
+    out.write_char('"')
 }
 
 #[cfg(test)]
@@ -398,5 +440,23 @@ mod tests {
             "xml".parse::<Format>(),
             Err("unknown log format \"xml\"; expected logfmt or json".to_owned())
         );
+    }
+
+    #[test]
+    fn characters_that_disguise_text_are_escaped_in_both_formats() {
+        let sneaky = "a\u{2028}b\u{2029}c\u{85}d\u{7F}e\u{202E}f\u{2066}g";
+        let mut logfmt = String::new();
+        write_logfmt(&mut logfmt, "k", Value::Str(sneaky)).expect("written");
+        assert_eq!(logfmt, r#"k="a\u2028b\u2029c\u0085d\u007fe\u202ef\u2066g""#);
+        let mut json = String::new();
+        write_json(&mut json, "k", Value::Str(sneaky)).expect("written");
+        assert_eq!(json, r#""k":"a\u2028b\u2029c\u0085d\u007fe\u202ef\u2066g""#);
+        // What JSON itself needs is still escaped, and the result still parses as the text.
+        let mut plain = String::new();
+        write_json(&mut plain, "k", Value::Str("q\"b\\n\nt\t\u{1}")).expect("written");
+        assert_eq!(plain, r#""k":"q\"b\\n\nt\t\u0001""#);
+        let parsed: serde_json::Value =
+            serde_json::from_str(&format!("{{{json}}}")).expect("valid JSON");
+        assert_eq!(parsed["k"], sneaky);
     }
 }

@@ -10,16 +10,34 @@ use clap::Parser;
 use crate::duration;
 use crate::listen::ListenAddr;
 
-/// The flags of a service with one listener: where to listen, how long to drain.
+/// The default of `--max-connections` (the HTTP transport's own default).
+const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+
+/// The flags of a service with one listener: where to listen, how many connections to serve,
+/// how long to drain.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
     /// Address to listen on: :PORT for every interface, or HOST:PORT for one.
     #[arg(long, value_name = "ADDR", default_value = ":8080")]
     pub listen: ListenAddr,
 
+    /// How many connections.
+    #[command(flatten)]
+    pub connections: ConnectionArgs,
+
     /// How to stop.
     #[command(flatten)]
     pub drain: DrainArgs,
+}
+
+/// How many connections each listener serves at once: a flag of its own, for services that
+/// name their listeners themselves.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConnectionArgs {
+    /// The most connections served at once on each listener. At the limit, the connection idle
+    /// the longest is closed to make room; when every one is busy, a newcomer gets 503.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNECTIONS, value_parser = at_least_one)]
+    pub max_connections: usize,
 }
 
 /// How long a service drains when it is asked to stop: a flag of its own, for services with
@@ -30,6 +48,14 @@ pub struct DrainArgs {
     /// stops anyway (for example 10s, 500ms, 1m).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration::parse)]
     pub drain_timeout: Duration,
+}
+
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_owned()),
+        Ok(n) => Ok(n),
+        Err(err) => Err(err.to_string()),
+    }
 }
 
 /// Parses the process's arguments into `A` (see [`parse_from`]).

@@ -11,7 +11,10 @@
 //! - [`Program`] binds every listener first (a port in use is one line and exit status 1, before
 //!   anything is served), announces each, serves them all, and on the first signal drains them
 //!   all within one deadline ([`shutdown`](crate::shutdown)). A second signal stops the process
-//!   at once, with status 1: the user has decided not to wait.
+//!   at once, with status 1: the user has decided not to wait. It also raises the process's
+//!   limit on open files to the most the system allows, as Go's runtime does, so that a burst of
+//!   connections meets the connection cap ([`ConnectionArgs`]) rather than "too many open
+//!   files".
 //!
 //! ```no_run
 //! use std::process::ExitCode;
@@ -30,8 +33,7 @@
 //!         Err(exit) => return exit,
 //!     };
 //!     let app = axum::Router::new();
-//!     Program::new("hello")
-//!         .drain_timeout(args.serve.drain.drain_timeout)
+//!     Program::with_args("hello", &args.serve)
 //!         .http(&args.serve.listen, app, |addr| eprintln!("hello listening on {addr}"))
 //!         .run()
 //!         .await
@@ -45,5 +47,5 @@
 mod args;
 mod program;
 
-pub use args::{DrainArgs, ServeArgs, fail, parse, parse_from, usage_error};
+pub use args::{ConnectionArgs, DrainArgs, ServeArgs, fail, parse, parse_from, usage_error};
 pub use program::Program;

@@ -28,6 +28,7 @@ const OVERRUN: Duration = Duration::from_secs(5);
 pub struct Program {
     name: String,
     drain: Duration,
+    max_connections: Option<usize>,
     listeners: Vec<Listener>,
 }
 
@@ -43,13 +44,29 @@ impl Program {
         Program {
             name: name.into(),
             drain: Duration::from_secs(10),
+            max_connections: None,
             listeners: Vec::new(),
         }
+    }
+
+    /// A program configured by the shared flags: their drain timeout and connection limit (the
+    /// listen address is for [`http`](Self::http)).
+    pub fn with_args(name: impl Into<String>, args: &super::ServeArgs) -> Self {
+        Program::new(name)
+            .drain_timeout(args.drain.drain_timeout)
+            .max_connections(args.connections.max_connections)
     }
 
     /// How long requests in flight may take to finish once a signal asks the program to stop.
     pub fn drain_timeout(mut self, drain: Duration) -> Self {
         self.drain = drain;
+        self
+    }
+
+    /// How many connections each HTTP listener added after this serves at once (the HTTP
+    /// transport's default unless set).
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.max_connections = Some(max);
         self
     }
 
@@ -83,9 +100,14 @@ impl Program {
         app: axum::Router,
         announce: impl FnOnce(&ListenAddr) + Send + 'static,
     ) -> Self {
+        use crate::transport::http::{ServeOptions, serve_with};
+        let mut options = ServeOptions::default();
+        if let Some(max) = self.max_connections {
+            options = options.max_connections(max);
+        }
         self.listener(
             addr,
-            move |listener, shutdown| crate::transport::http::serve(listener, app, shutdown),
+            move |listener, shutdown| serve_with(listener, app, shutdown, options),
             announce,
         )
     }
@@ -105,7 +127,11 @@ impl Program {
             name,
             drain,
             listeners,
+            ..
         } = self;
+        // As Go's runtime does: the soft limit on open files up to the hard one, so that
+        // connections are capped by the listeners' limit, not by the default of 1024.
+        let _ = rlimit::increase_nofile_limit(u64::MAX);
         // Before binding: once clients can connect, a signal must find its handler.
         let mut signals = match Signals::new() {
             Ok(signals) => signals,

@@ -69,6 +69,8 @@ mod decode;
 mod drain;
 #[cfg(feature = "http-server")]
 mod encode;
+#[cfg(feature = "http-server")]
+mod guard;
 #[cfg(all(feature = "http-server", feature = "metrics"))]
 mod metrics;
 pub mod propagation;
@@ -96,7 +98,10 @@ pub use metrics::metrics_router;
 #[cfg(feature = "http-server")]
 pub use routing::{method_not_allowed, not_found};
 #[cfg(feature = "http-server")]
-pub use serve::{CUT_OFF_GRACE, HEADER_READ_TIMEOUT, SETTLE, serve};
+pub use serve::{
+    CUT_OFF_GRACE, DEFAULT_MAX_CONNECTIONS, HEADER_READ_TIMEOUT, MAX_HEAD_BYTES, SETTLE,
+    ServeOptions, serve, serve_with,
+};
 #[cfg(feature = "http-server")]
 pub use server::{DEFAULT_BODY_LIMIT, DEFAULT_READ_TIMEOUT, Finished, Panicked, Server};
 pub use status::{status_code, status_for};

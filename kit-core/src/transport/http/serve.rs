@@ -4,27 +4,34 @@
 //! connections, with `TCP_NODELAY` and a header read timeout, each watched so that a
 //! [`Shutdown`] can drain them without losing a request a client had already sent.
 
+use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::Poll;
 use std::time::Duration;
 
 use axum::Router;
-use http::{HeaderValue, header};
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
-use tower::ServiceBuilder;
+use tokio::sync::{Notify, watch};
 
-use super::{Response, drain};
+use super::drain;
+use super::guard::{self, Guard};
 use crate::shutdown::{Outcome, Shutdown};
 
 /// How long a client may take to send a request's head (its line and headers) before the
 /// connection is closed: the guard against clients that connect and then trickle bytes.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The largest request head (request line and headers) a client may send, in bytes; a larger
+/// one is answered 431. It also bounds what a connection buffers of pipelined requests. Real
+/// clients send a few hundred bytes; proxies such as nginx allow 8 KiB a line.
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 
 /// How long, once the drain starts, open connections keep being read before the idle ones are
 /// closed: requests their clients sent before the signal are already here or on their way, and
@@ -56,7 +63,50 @@ pub const CUT_OFF_GRACE: Duration = Duration::from_millis(500);
 /// next call. Connection upgrades (WebSocket) are not served: hyper's upgradeable connections
 /// cannot take part in the graceful drain.
 pub async fn serve(listener: TcpListener, app: Router, shutdown: Shutdown) -> io::Result<Outcome> {
-    let connections = Connections::new(app, shutdown.clone());
+    serve_with(listener, app, shutdown, ServeOptions::default()).await
+}
+
+/// How many connections a listener serves at once unless [`ServeOptions`] says otherwise.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+
+/// What [`serve_with`] may change of [`serve`]'s defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServeOptions {
+    /// The most connections served at once ([`DEFAULT_MAX_CONNECTIONS`] unless set).
+    ///
+    /// A connection that arrives when all are taken makes room by closing the connection that
+    /// has been idle the longest (between requests, or still sending its request's head): idle
+    /// connections are cheap to hold and someone holding thousands of them should not lock
+    /// everyone else out. When every connection is busy with a request, the newcomer is answered
+    /// 503 at once and closed.
+    pub max_connections: usize,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+}
+
+impl ServeOptions {
+    /// These options with at most `max_connections` connections at once (at least one).
+    pub fn max_connections(mut self, max_connections: usize) -> Self {
+        self.max_connections = max_connections.max(1);
+        self
+    }
+}
+
+/// [`serve`], with other [`ServeOptions`].
+pub async fn serve_with(
+    listener: TcpListener,
+    app: Router,
+    shutdown: Shutdown,
+    options: ServeOptions,
+) -> io::Result<Outcome> {
+    let connections = Connections::new(app, shutdown.clone(), options);
     let requested = shutdown.requested();
     let mut requested = std::pin::pin!(requested);
 
@@ -95,11 +145,16 @@ async fn queued(listener: &TcpListener) -> Option<io::Result<(TcpStream, SocketA
     .await
 }
 
-/// The connections of one listener: how each is served, and how they are drained together.
+/// The connections of one listener: how each is served, how many there may be, and how they
+/// are drained together.
 struct Connections {
     http: http1::Builder,
     app: Router,
     shutdown: Shutdown,
+    /// Every open connection, by the order it came in, so that the one idle the longest can be
+    /// closed when the cap is reached.
+    open: Arc<Mutex<Open>>,
+    max: usize,
     /// Tracks every connection, so that the drain can tell them to finish and wait until they
     /// have.
     graceful: GracefulShutdown,
@@ -108,49 +163,107 @@ struct Connections {
     cut_off: watch::Sender<bool>,
 }
 
+/// The open connections of a listener.
+#[derive(Default)]
+struct Open {
+    next: u64,
+    by_arrival: HashMap<u64, Tracked>,
+}
+
+/// What the listener knows of one open connection.
+struct Tracked {
+    /// Whether a request is being handled on it (set by its [`Guard`]).
+    busy: Arc<AtomicBool>,
+    /// Closes it.
+    evict: Arc<Notify>,
+}
+
+impl Open {
+    /// The connection idle the longest, taken out of the set.
+    fn take_oldest_idle(&mut self) -> Option<Tracked> {
+        let oldest = self
+            .by_arrival
+            .iter()
+            .filter(|(_, tracked)| !tracked.busy.load(Ordering::Acquire))
+            .map(|(id, _)| *id)
+            .min()?;
+        self.by_arrival.remove(&oldest)
+    }
+}
+
+/// What a connection beyond the cap is told when every other one is busy.
+const TOO_MANY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: 71\r\nconnection: close\r\nretry-after: 1\r\n\r\n{\"error\":\"too many connections: every one is busy, try again shortly\"}\n";
+
 impl Connections {
-    fn new(app: Router, shutdown: Shutdown) -> Self {
+    fn new(app: Router, shutdown: Shutdown, options: ServeOptions) -> Self {
         let mut http = http1::Builder::new();
         http.timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT);
+            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .max_buf_size(MAX_HEAD_BYTES);
         Connections {
             http,
             app,
             shutdown,
+            open: Arc::default(),
+            max: options.max_connections.max(1),
             graceful: GracefulShutdown::new(),
             cut_off: watch::Sender::new(false),
         }
     }
 
-    fn serve(&self, stream: TcpStream) {
+    fn serve(&self, mut stream: TcpStream) {
+        let Some((id, busy, evict)) = self.admit() else {
+            // Every connection is busy: say so at once rather than keep this one waiting.
+            tokio::spawn(turn_away(stream));
+            return;
+        };
         // Small JSON answers should leave at once, not wait for Nagle's algorithm.
         let _ = stream.set_nodelay(true);
-        // Once the drain has begun, every answer tells its client not to send another request
-        // on this connection.
-        let draining = self.shutdown.clone();
-        let service = ServiceBuilder::new()
-            .map_response(move |mut response: Response| {
-                if draining.is_requested() {
-                    response
-                        .headers_mut()
-                        .insert(header::CONNECTION, HeaderValue::from_static("close"));
-                }
-                response
-            })
-            .service(self.app.clone());
-        let connection = self.graceful.watch(
-            self.http
-                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service)),
-        );
-        let connection = drain::scope(self.shutdown.clone(), connection);
+        // Requests the server will not read are refused before routing; once the drain has
+        // begun, every answer tells its client not to send another request on this connection.
+        let service = Guard::new(self.app.clone(), self.shutdown.clone(), busy);
+        let http = self.http.clone();
+        let graceful = self.graceful.watcher();
+        let shutdown = self.shutdown.clone();
         let mut cut = self.cut_off.subscribe();
+        let open = self.open.clone();
         tokio::spawn(async move {
-            // A connection's own failure (a reset, a timeout) concerns only that client.
+            let serving = async {
+                if guard::refused_http2(&mut stream, HEADER_READ_TIMEOUT).await {
+                    return;
+                }
+                let connection = graceful.watch(
+                    http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service)),
+                );
+                // A connection's own failure (a reset, a timeout) concerns only that client.
+                let _ = drain::scope(shutdown, connection).await;
+            };
             tokio::select! {
-                _ = connection => {}
+                () = serving => {}
                 _ = cut.wait_for(|cut| *cut) => {}
+                () = evict.notified() => {}
             }
+            lock(&open).by_arrival.remove(&id);
         });
+    }
+
+    /// Makes room for one more connection, closing the one idle the longest if the cap is
+    /// reached; `None` when every connection is busy.
+    fn admit(&self) -> Option<(u64, Arc<AtomicBool>, Arc<Notify>)> {
+        let mut open = lock(&self.open);
+        if open.by_arrival.len() >= self.max {
+            let evicted = open.take_oldest_idle()?;
+            evicted.evict.notify_one();
+        }
+        let id = open.next;
+        open.next += 1;
+        let tracked = Tracked {
+            busy: Arc::default(),
+            evict: Arc::default(),
+        };
+        let admitted = (id, tracked.busy.clone(), tracked.evict.clone());
+        open.by_arrival.insert(id, tracked);
+        Some(admitted)
     }
 
     /// Closes idle connections, lets busy ones finish until `deadline` (then a grace for the
@@ -167,6 +280,27 @@ impl Connections {
             }
         }
     }
+}
+
+/// Answers a connection that came when every other was busy, and closes it without cutting
+/// off that answer: the client's request, arriving after the close, would make the kernel reset
+/// the connection and discard the answer unread, so what the client sends is read (and
+/// dropped) for a moment first.
+async fn turn_away(mut stream: TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    if stream.write_all(TOO_MANY).await.is_err() || stream.shutdown().await.is_err() {
+        return;
+    }
+    let mut sink = [0u8; 4096];
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+    })
+    .await;
+}
+
+fn lock(open: &Mutex<Open>) -> MutexGuard<'_, Open> {
+    // Nothing can panic while the set is locked; take it as it is if something did.
+    open.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Accepting fails for one of two reasons: a client gave up while queued, which concerns only
@@ -369,5 +503,98 @@ mod tests {
             raw.push(byte[0]);
         }
         String::from_utf8_lossy(&raw).to_ascii_lowercase()
+    }
+
+    #[test]
+    fn the_busy_answer_says_its_length_right() {
+        let text = std::str::from_utf8(TOO_MANY).expect("text");
+        let (head, body) = text.split_once("\r\n\r\n").expect("a head and a body");
+        assert!(
+            head.contains(&format!("content-length: {}", body.len())),
+            "{head}"
+        );
+    }
+
+    /// Serves a `/slow` route that holds each request until released, with a cap of `max`.
+    async fn capped(max: usize) -> (std::net::SocketAddr, Arc<Notify>, Trigger) {
+        let release = Arc::new(Notify::new());
+        let held = release.clone();
+        let app = Router::new()
+            .route("/fast", get(|| async { "fast" }))
+            .route(
+                "/slow",
+                get(move || {
+                    let held = held.clone();
+                    async move {
+                        held.notified().await;
+                        "done"
+                    }
+                }),
+            );
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (trigger, shutdown) = shutdown::channel();
+        let options = ServeOptions::default().max_connections(max);
+        tokio::spawn(serve_with(listener, app, shutdown, options));
+        (addr, release, trigger)
+    }
+
+    async fn get_fast(addr: std::net::SocketAddr) -> String {
+        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        stream
+            .write_all(b"GET /fast HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n")
+            .await
+            .expect("write");
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer).await;
+        answer
+    }
+
+    #[tokio::test]
+    async fn at_the_cap_the_connection_idle_the_longest_makes_room() {
+        let (addr, _release, _trigger) = capped(3).await;
+        // Someone holds every connection, sending nothing.
+        let mut idle = Vec::new();
+        for _ in 0..3 {
+            idle.push(TcpStream::connect(addr).await.expect("connect"));
+        }
+        // Let the listener take them all in.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let answer = get_fast(addr).await;
+        assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+        // The first idle connection was closed to make room.
+        let mut first = idle.remove(0);
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), first.read_to_end(&mut rest))
+            .await
+            .expect("the oldest idle connection is closed");
+        assert!(read.is_ok() && rest.is_empty(), "{rest:?}");
+    }
+
+    #[tokio::test]
+    async fn when_every_connection_is_busy_a_newcomer_gets_503_at_once() {
+        let (addr, release, _trigger) = capped(2).await;
+        let mut busy = Vec::new();
+        for _ in 0..2 {
+            let mut stream = TcpStream::connect(addr).await.expect("connect");
+            stream
+                .write_all(b"GET /slow HTTP/1.1\r\nhost: test\r\n\r\n")
+                .await
+                .expect("write");
+            busy.push(stream);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let answer = get_fast(addr).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 503 Service Unavailable"),
+            "{answer}"
+        );
+        assert!(answer.contains("too many connections"), "{answer}");
+        // Once a busy connection is done and closed, there is room again.
+        release.notify_waiters();
+        drop(busy);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let answer = get_fast(addr).await;
+        assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
     }
 }

@@ -1,0 +1,256 @@
+//! What the accept loop answers before any route sees a request: framings it will not guess
+//! at, encodings it cannot read, a protocol it does not speak, and `Connection: close` once the
+//! server drains.
+//!
+//! hyper accepts `Transfer-Encoding: foo, chunked` and `chunked, chunked` as chunked, and lets a
+//! `Content-Encoding: gzip` body through to a decoder that reads it as plain bytes. Each is a way
+//! for two HTTP implementations to disagree about where a request ends (the root of request
+//! smuggling) or about what it says, so a kit-core server refuses them plainly: 501 for a
+//! transfer coding other than `chunked`, 415 for a content coding other than `identity`, each
+//! with a JSON error, and the connection closed after the answer. (A request with both
+//! `Content-Length` and `Transfer-Encoding` hyper reads as chunked and closes its connection
+//! after, as RFC 9112 asks.)
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{self, Poll};
+
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use pin_project_lite::pin_project;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tower::Service;
+
+use super::Response;
+use super::encode::error_response;
+use crate::shutdown::Shutdown;
+
+/// The router of one connection, behind the checks of this module.
+#[derive(Debug, Clone)]
+pub(super) struct Guard<S> {
+    inner: S,
+    shutdown: Shutdown,
+    /// Whether a request is being handled on this connection: what keeps it from being closed
+    /// to make room for another when the listener is full.
+    busy: Arc<AtomicBool>,
+}
+
+impl<S> Guard<S> {
+    pub(super) fn new(inner: S, shutdown: Shutdown, busy: Arc<AtomicBool>) -> Self {
+        Guard {
+            inner,
+            shutdown,
+            busy,
+        }
+    }
+}
+
+impl<S, B> Service<http::Request<B>> for Guard<S>
+where
+    S: Service<http::Request<B>, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = GuardFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut task::Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        self.busy.store(true, Ordering::Release);
+        let busy = Busy(self.busy.clone());
+        if let Some(refusal) = refusal(request.headers()) {
+            return GuardFuture {
+                inner: None,
+                refusal: Some(refusal),
+                shutdown: self.shutdown.clone(),
+                busy,
+            };
+        }
+        GuardFuture {
+            inner: Some(self.inner.call(request)),
+            refusal: None,
+            shutdown: self.shutdown.clone(),
+            busy,
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`Guard`]: the route's answer, told to close the connection if
+    /// the server has begun to drain by then; or the refusal.
+    pub(super) struct GuardFuture<F> {
+        #[pin]
+        inner: Option<F>,
+        refusal: Option<Response>,
+        shutdown: Shutdown,
+        busy: Busy,
+    }
+}
+
+/// Marks its connection idle again when the request's handling ends, answered or dropped.
+#[derive(Debug)]
+struct Busy(Arc<AtomicBool>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+impl<F> Future for GuardFuture<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut task::Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut response = match this.inner.as_pin_mut() {
+            Some(future) => match future.poll(cx) {
+                Poll::Ready(Ok(response)) => response,
+                Poll::Pending => return Poll::Pending,
+            },
+            None => this.refusal.take().unwrap_or_else(|| {
+                error_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &"polled after completion",
+                )
+            }),
+        };
+        if this.shutdown.is_requested() {
+            close(&mut response);
+        }
+        Poll::Ready(Ok(response))
+    }
+}
+
+/// The answer to a request whose framing or encoding the server will not accept, if it is one.
+fn refusal(headers: &HeaderMap) -> Option<Response> {
+    let transfer: Vec<&HeaderValue> = headers.get_all(header::TRANSFER_ENCODING).iter().collect();
+
+    let chunked =
+        matches!(transfer.as_slice(), [one] if one.as_bytes().eq_ignore_ascii_case(b"chunked"));
+    if !transfer.is_empty() && !chunked {
+        let said = joined(&transfer);
+        let mut response = error_response(
+            StatusCode::NOT_IMPLEMENTED,
+            &format_args!(
+                "Transfer-Encoding {said:?} is not supported: send Content-Length, or Transfer-Encoding: chunked alone"
+            ),
+        );
+        close(&mut response);
+        return Some(response);
+    }
+    let content: Vec<&HeaderValue> = headers.get_all(header::CONTENT_ENCODING).iter().collect();
+    let identity = content
+        .iter()
+        .all(|value| value.as_bytes().eq_ignore_ascii_case(b"identity"));
+    if !identity {
+        let said = joined(&content);
+        let mut response = error_response(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            &format_args!("Content-Encoding {said:?} is not supported: send the body as it is"),
+        );
+        response.headers_mut().insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("identity"),
+        );
+        close(&mut response);
+        return Some(response);
+    }
+    None
+}
+
+fn joined(values: &[&HeaderValue]) -> String {
+    values
+        .iter()
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn close(response: &mut Response) {
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+}
+
+/// The preface an HTTP/2 client sends first when it assumes the server speaks HTTP/2.
+const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n";
+
+/// Whether the client opened with HTTP/2's preface, in which case it has been answered with a
+/// plain HTTP/1.1 505 (which such a client will not read, but a person with a packet capture or
+/// `curl --http2-prior-knowledge -v` will). Waits for the first bytes no longer than `patience`.
+pub(super) async fn refused_http2(stream: &mut TcpStream, patience: std::time::Duration) -> bool {
+    let mut first = [0u8; HTTP2_PREFACE.len()];
+    let peeked = async {
+        loop {
+            let seen = stream.peek(&mut first).await.unwrap_or(0);
+            // A partial preface: wait for the rest, which arrives in the same packet in practice.
+            if seen == 0 || seen == first.len() || !HTTP2_PREFACE.starts_with(&first[..seen]) {
+                return seen;
+            }
+            tokio::task::yield_now().await;
+        }
+    };
+    let seen = tokio::time::timeout(patience, peeked).await.unwrap_or(0);
+    if seen < first.len() || first != *HTTP2_PREFACE {
+        return false;
+    }
+    let body = "{\"error\":\"this server speaks HTTP/1.1 only\"}\n";
+    let answer = format!(
+        "HTTP/1.1 505 HTTP Version Not Supported\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(answer.as_bytes()).await;
+    let _ = stream.shutdown().await;
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(*name, HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    #[test]
+    fn only_chunked_alone_and_no_content_coding_pass() {
+        for ok in [
+            headers(&[]),
+            headers(&[("transfer-encoding", "chunked")]),
+            headers(&[("transfer-encoding", "Chunked")]),
+            headers(&[("content-encoding", "identity")]),
+        ] {
+            assert!(refusal(&ok).is_none(), "{ok:?}");
+        }
+        for (refused, status) in [
+            (headers(&[("transfer-encoding", "foo, chunked")]), 501),
+            (headers(&[("transfer-encoding", "chunked, chunked")]), 501),
+            (
+                headers(&[
+                    ("transfer-encoding", "chunked"),
+                    ("transfer-encoding", "chunked"),
+                ]),
+                501,
+            ),
+            (headers(&[("transfer-encoding", "gzip")]), 501),
+            (headers(&[("content-encoding", "gzip")]), 415),
+            (headers(&[("content-encoding", "identity, br")]), 415),
+        ] {
+            let response = refusal(&refused).unwrap_or_else(|| panic!("{refused:?} passed"));
+            assert_eq!(response.status().as_u16(), status, "{refused:?}");
+            assert_eq!(response.headers()[header::CONNECTION], "close");
+        }
+    }
+}
