@@ -26,8 +26,13 @@
 //!
 //! Two Go habits are left to the types: Go fills an absent field with its zero value, where serde
 //! reports `missing field "b"` unless the field or its struct has `#[serde(default)]`; and Go
-//! writes map keys sorted, which serde does for a `BTreeMap` but not a `HashMap`. Numbers beyond
-//! the range of `f64` and nesting deeper than 128 levels are refused even in ignored fields.
+//! writes map keys sorted, which serde does for a `BTreeMap` but not a `HashMap`. A value nested
+//! deeper than 128 levels is refused in a field the type reads (Go allows 10 000); in an ignored
+//! field, any depth is skipped.
+//!
+//! Fields a type does not read are skipped without being built: the document is checked once,
+//! and a value stays a slice of it until the type asks for it, so a large ignored field costs a
+//! scan, not memory.
 //!
 //! ```
 //! use serde::Deserialize;
@@ -48,8 +53,8 @@
 //! ```
 
 //!
-//! The module is three parts: [decoding](from_slice) (a parsed document that keeps what Go's
-//! rules need, read through a deserializer that applies them), [encoding](to_vec) (serde_json
+//! The module is three parts: [decoding](from_slice) (a document checked once and read lazily,
+//! through a deserializer that applies Go's rules), [encoding](to_vec) (serde_json
 //! with Go's formatting), and the [errors](Error) decoding reports.
 
 mod decode;

@@ -291,3 +291,71 @@ fn encoding_escapes_html_like_go() {
         br#""quote \" and \n""#
     );
 }
+
+#[test]
+fn ignored_fields_are_scanned_not_read_whatever_they_hold() {
+    // Go skips a field it does not know, however large, deep or out of range its value.
+    let big = format!(
+        r#"{{"pad":[{}0],"deep":{}{},"huge":1e999999,"s":"kept"}}"#,
+        "0,".repeat(100_000),
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    let req: Req = from_slice(big.as_bytes()).expect("the ignored fields are skipped");
+    assert_eq!(req.s, "kept");
+}
+
+#[test]
+fn values_a_type_reads_may_not_nest_without_end() {
+    #[derive(Debug, Deserialize)]
+    struct Open {
+        #[allow(dead_code)]
+        any: serde_json::Value,
+    }
+    let deep = format!(
+        r#"{{"any":{}1{}}}"#,
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    let message = err::<Open>(&deep);
+    assert!(
+        message.contains("values nested deeper than 128 levels are not read"),
+        "{message}"
+    );
+    let fine = format!(r#"{{"any":{}1{}}}"#, "[".repeat(100), "]".repeat(100));
+    assert!(from_slice::<Open>(fine.as_bytes()).is_ok());
+}
+
+#[test]
+fn a_number_beyond_its_type_is_a_data_error_with_a_path() {
+    #[derive(Debug, Deserialize)]
+    struct Float {
+        #[allow(dead_code)]
+        x: f64,
+    }
+    assert_eq!(
+        err::<Float>(r#"{"x":1e999}"#),
+        r#"field "x": number out of range"#
+    );
+}
+
+#[test]
+fn a_document_that_is_an_object_reads_as_any_type_that_takes_one() {
+    let some: Option<Req> = from_slice(br#"{"s":"x"}"#).expect("an option");
+    assert_eq!(some, Some(Req { s: "x".into() }));
+    #[derive(Debug, Deserialize, PartialEq)]
+    enum Tagged {
+        A { x: u32 },
+    }
+    let tagged: Tagged = from_slice(br#"{"A":{"x":1}}"#).expect("an enum");
+    assert_eq!(tagged, Tagged::A { x: 1 });
+    let map: std::collections::BTreeMap<String, u32> =
+        from_slice(br#"{"b":2,"a":1,"b":3}"#).expect("a map");
+    assert_eq!(
+        map.into_iter().collect::<Vec<_>>(),
+        [("a".into(), 1), ("b".into(), 3)]
+    );
+    assert_eq!(err::<u32>("{}"), "expected an integer, found an object");
+    let value: serde_json::Value = from_slice(br#"{"k":[1,{"n":null}]}"#).expect("a value");
+    assert_eq!(value, serde_json::json!({"k": [1, {"n": null}]}));
+}
