@@ -11,9 +11,9 @@
 //!
 //! The crate has Go kit's three layers, one module each, and what this port adds:
 //!
-//! - [`service`]: the business rules, [`ProfileService`](service::ProfileService) and its
+//! - [`service`](mod@service): the business rules, [`ProfileService`] and its
 //!   implementation over a [`repository`] (in memory, or a SQLite file with `--db`);
-//! - [`endpoint`]: one endpoint per method, gathered in [`Endpoints`](endpoint::Endpoints);
+//! - [`endpoint`]: one endpoint per method, gathered in [`Endpoints`];
 //! - [`transport`]: the nine REST routes and their codecs; [`openapi`]: their description,
 //!   served at `/openapi.json`;
 //! - [`logging`] and [`instrumenting`]: service middlewares, as in stringsvc2;
