@@ -30,6 +30,22 @@ pub struct ErrorBody {
     pub error: String,
 }
 
+/// The body of a PATCH, as the document describes it: a [`Profile`] whose id may be empty.
+/// (The server reads it as a `Profile`; only the rule for the id differs.)
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, ToSchema)]
+#[serde(default)]
+pub struct ProfilePatch {
+    /// Empty (or `null`), or the id in the path.
+    #[schema(nullable)]
+    pub id: String,
+    /// A new name; empty (or `null`) keeps the name.
+    #[schema(nullable)]
+    pub name: String,
+    /// New addresses, replacing all of them; empty (or `null`) keeps them.
+    #[schema(nullable)]
+    pub addresses: Vec<Address>,
+}
+
 // ANCHOR: document
 /// The document: every route of [`transport::routes`](crate::transport::routes), `/metrics`
 /// and `/openapi.json`, with the schemas they use.
@@ -54,6 +70,7 @@ pub struct ErrorBody {
     ),
     components(schemas(
         Profile,
+        ProfilePatch,
         Address,
         Empty,
         GetProfileResponse,

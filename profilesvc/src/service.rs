@@ -17,12 +17,15 @@ use crate::repository::Repository;
 #[serde(default)]
 pub struct Profile {
     /// The profile's id: any text but the empty string.
+    #[schema(required = true, min_length = 1)]
     pub id: String,
-    /// The profile's name.
+    /// The profile's name. (`null` reads as empty, as in Go.)
     #[serde(skip_serializing_if = "String::is_empty")]
+    #[schema(nullable)]
     pub name: String,
-    /// The profile's addresses, in the order they were added.
+    /// The profile's addresses, in the order they were added. (`null` reads as none.)
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(nullable)]
     pub addresses: Vec<Address>,
 }
 
@@ -31,9 +34,11 @@ pub struct Profile {
 #[serde(default)]
 pub struct Address {
     /// The address's id, unique within its profile: any text but the empty string.
+    #[schema(required = true, min_length = 1)]
     pub id: String,
-    /// Where it is.
+    /// Where it is. (`null` reads as empty.)
     #[serde(skip_serializing_if = "String::is_empty")]
+    #[schema(nullable)]
     pub location: String,
 }
 // ANCHOR_END: model

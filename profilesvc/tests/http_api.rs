@@ -286,6 +286,10 @@ async fn bad_bodies_are_400_and_big_ones_413() {
     let api = Api::memory().await;
     for (body, message) in [
         ("", "invalid request body: "),
+        (
+            "null",
+            "invalid request body: expected an object, found null",
+        ),
         ("{bad", "invalid request body: "),
         (
             r#"{"id":1}"#,
