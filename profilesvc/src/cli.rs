@@ -37,7 +37,12 @@ pub struct Args {
 
     /// Where to keep profiles: a SQLite file, created if missing, or :memory: to keep them in
     /// memory and lose them on exit
-    #[arg(long, value_name = "PATH", default_value = IN_MEMORY)]
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = IN_MEMORY,
+        value_parser = clap::builder::NonEmptyStringValueParser::new()
+    )]
     pub db: String,
 
     /// How log lines are written: logfmt (key=value) or json (one object per line)

@@ -164,6 +164,9 @@ fn a_database_that_cannot_be_opened_is_one_line_and_status_1() {
         "{}",
         finished.stderr
     );
+    // An empty path would be a temporary database that SQLite deletes on exit: refused.
+    let finished = testkit::process::run(BIN, &["--db", "", "--listen", "127.0.0.1:0"]);
+    assert_eq!(finished.code, Some(2), "{finished:?}");
 
     // A file that is not a database is refused the same way, and left as it was.
     let not_a_db = dir.path().join("notes.txt");
