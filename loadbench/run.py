@@ -9,7 +9,11 @@ body) and each server's peak RSS. Scenarios are run several times, interleaved, 
 is reported with the spread (min to max). Servers run on CPU 0 and wrk on CPU 1 (taskset) when
 the machine has two CPUs or more.
 
-Usage: scripts/loadbench [--duration 10] [--connections 64] [--runs 5] [--quick]
+profilesvc has scenarios of its own: GET of an existing profile and POST of new ones, with the
+profiles in memory and in a SQLite file. `--only profilesvc` runs just those (any text matched
+against scenario names).
+
+Usage: scripts/loadbench [--duration 10] [--connections 64] [--runs 5] [--quick] [--only TEXT]
 Results: a table on stdout, and JSON in target/bench/load.json.
 """
 
@@ -25,12 +29,15 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 RELEASE = TARGET / "release"
 WRK_SCRIPT = ROOT / "loadbench" / "wrk" / "uppercase.lua"
+PROFILESVC_SCRIPT = ROOT / "loadbench" / "wrk" / "profilesvc.lua"
 PATIENCE = 30.0
 UNLIMITED = ["--rate", "1000000", "--burst", "1000000"]
 
@@ -65,7 +72,7 @@ def build():
     log("building release binaries")
     subprocess.run(
         ["cargo", "build", "--release", "--quiet", "-p", "stringsvc1", "-p", "stringsvc2",
-         "-p", "stringsvc3", "-p", "loadbench"],
+         "-p", "stringsvc3", "-p", "profilesvc", "-p", "loadbench"],
         cwd=ROOT, check=True)
 
 
@@ -179,6 +186,27 @@ SCENARIOS = {
     "stringsvc3 proxy, default limit": lambda w: fleet(w, []),
 }
 
+def profilesvc(workdir, db):
+    """A profilesvc, in memory or on a SQLite file in the scenario's folder, holding profile
+    1234 for the GET scenarios."""
+    args = ["--db", str(workdir / "profiles.db")] if db else []
+    server = start("profilesvc", "profilesvc", args, workdir)
+    body = b'{"id":"1234","name":"Go Kit","addresses":[{"id":"home","location":"Here"}]}'
+    request = urllib.request.Request(f"http://127.0.0.1:{server.port}/profiles/", data=body,
+                                     method="POST")
+    with urllib.request.urlopen(request, timeout=PATIENCE) as answer:
+        answer.read()
+    return [server]
+
+
+# profilesvc's scenarios: name -> (servers, wrk mode). They run after the string services'.
+PROFILESVC = {
+    "profilesvc GET, memory": (lambda w: profilesvc(w, db=False), "get"),
+    "profilesvc GET, SQLite": (lambda w: profilesvc(w, db=True), "get"),
+    "profilesvc POST, memory": (lambda w: profilesvc(w, db=False), "post"),
+    "profilesvc POST, SQLite": (lambda w: profilesvc(w, db=True), "post"),
+}
+
 # For the proxy hop: one instance called directly, and the same behind a proxy.
 HOP = {
     "hop: stringsvc3 instance": lambda w: [start("instance", "stringsvc3", UNLIMITED, w)],
@@ -186,8 +214,12 @@ HOP = {
 }
 
 
-def wrk(port, seconds, connections, pace_ms, workdir):
-    script = WRK_SCRIPT.read_text()
+def wrk(port, seconds, connections, pace_ms, workdir, mode=None):
+    if mode is None:
+        script = WRK_SCRIPT.read_text()
+    else:
+        script = (PROFILESVC_SCRIPT.read_text().replace('"MODE"', f'"{mode}"')
+                  .replace('"RUN"', f'"{uuid.uuid4().hex[:12]}"'))
     if pace_ms:
         script = script.replace("-- PACING", f"function delay()\n    return {pace_ms}\nend")
     script_path = workdir / "load.lua"
@@ -211,15 +243,15 @@ def steal_ticks():
         return 0
 
 
-def run_scenario(name, make, seconds, connections, pace_ms=None):
+def run_scenario(name, make, seconds, connections, pace_ms=None, mode=None):
     with tempfile.TemporaryDirectory(prefix="loadbench-") as tmp:
         workdir = Path(tmp)
         servers = make(workdir)
         try:
-            wrk(servers[0].port, 1, connections, pace_ms, workdir)  # warm-up, not recorded
+            wrk(servers[0].port, 1, connections, pace_ms, workdir, mode)  # warm-up, not recorded
             stolen = steal_ticks()
             cpu_before = sum(s.cpu_seconds() for s in servers)
-            result = wrk(servers[0].port, seconds, connections, pace_ms, workdir)
+            result = wrk(servers[0].port, seconds, connections, pace_ms, workdir, mode)
             cpu = sum(s.cpu_seconds() for s in servers) - cpu_before
             # Requests per second of server CPU: what a request costs, whatever share of the
             # CPU the hypervisor left the servers during the run.
@@ -277,6 +309,8 @@ def main():
     parser.add_argument("--runs", type=int, default=5, help="runs per scenario, interleaved (5)")
     parser.add_argument("--quick", action="store_true", help="2-second single runs, to try it out")
     parser.add_argument("--no-build", action="store_true", help="use the binaries already built")
+    parser.add_argument("--only", default=None,
+                        help="run only the scenarios whose name contains this text")
     parser.add_argument("--out", default=str(TARGET / "bench" / "load.json"))
     args = parser.parse_args()
     if args.quick:
@@ -286,7 +320,10 @@ def main():
     if not args.no_build:
         build()
 
-    results = {name: [] for name in list(SCENARIOS) + list(HOP)}
+    if args.only:
+        run_profilesvc_only(args)
+        return
+    results = {name: [] for name in list(SCENARIOS) + list(HOP) + list(PROFILESVC)}
     for run in range(args.runs):
         log(f"run {run + 1} of {args.runs}")
         # Every other run goes through the scenarios backwards, so that a machine slowly getting
@@ -294,6 +331,10 @@ def main():
         order = list(SCENARIOS.items())
         for name, make in (order if run % 2 == 0 else reversed(order)):
             results[name].append(run_scenario(name, make, args.duration, args.connections))
+        order = list(PROFILESVC.items())
+        for name, (make, mode) in (order if run % 2 == 0 else reversed(order)):
+            results[name].append(
+                run_scenario(name, make, args.duration, args.connections, mode=mode))
 
     # Half of the proxy's saturation, paced: each connection waits 2 ms between requests.
     saturation = statistics.median(r["rps"] for r in results["stringsvc3 proxy, 3 instances"])
@@ -360,6 +401,41 @@ def main():
                        "hop_pace_ms": pace_ms},
         "scenarios": summary,
         "targets": checks,
+    }, indent=2))
+    print(f"\nJSON: {out}")
+
+
+def run_profilesvc_only(args):
+    """The scenarios whose names contain --only (profilesvc's, typically): a table of
+    requests/s and latencies, and the JSON, without the ratios the full run checks."""
+    chosen = {name: spec for name, spec in PROFILESVC.items() if args.only in name}
+    chosen.update({name: (make, None) for name, make in SCENARIOS.items() if args.only in name})
+    if not chosen:
+        sys.exit(f"no scenario matches {args.only!r}")
+    results = {name: [] for name in chosen}
+    for run in range(args.runs):
+        log(f"run {run + 1} of {args.runs}")
+        order = list(chosen.items())
+        for name, (make, mode) in (order if run % 2 == 0 else reversed(order)):
+            results[name].append(
+                run_scenario(name, make, args.duration, args.connections, mode=mode))
+    summary = {name: summarize(runs) for name, runs in results.items()}
+    print(f"\n{'scenario':32} {'req/s (min-max)':>22} {'p50 ms':>7} {'p99 ms':>7} "
+          f"{'non-2xx':>8} {'errors':>7} {'sock':>5} {'RSS MiB':>7}")
+    for name, s in summary.items():
+        r = s["rps"]
+        spread = f"{r['median']:.0f} ({r['min']:.0f}-{r['max']:.0f})"
+        print(f"{name:32} {spread:>22} {s['p50_us']['median'] / 1000:>7.2f} "
+              f"{s['p99_us']['median'] / 1000:>7.2f} {s['non2xx']['median']:>8.0f} "
+              f"{s['inband_errors']['median']:>7.0f} {s['socket_errors']['max']:>5.0f} "
+              f"{s['rss_after_mib']:>7.1f}")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({
+        "machine": machine(),
+        "parameters": {"duration_s": args.duration, "connections": args.connections,
+                       "runs": args.runs, "only": args.only},
+        "scenarios": summary,
     }, indent=2))
     print(f"\nJSON: {out}")
 

@@ -13,8 +13,23 @@ use crate::book::workspace_root;
 /// must fail, not pass.
 pub fn promtool() -> PathBuf {
     static PATH: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let found = PATH.get_or_init(|| {
-        let script = workspace_root().join("scripts/install-promtool");
+    installed(&PATH, "install-promtool", "promtool")
+}
+
+/// The path of schemathesis's `st`, an API fuzzer driven by an OpenAPI document, installed by
+/// `scripts/install-schemathesis` on first use (from PyPI, into a virtual environment under
+/// `target/tools`).
+///
+/// Panics with the script's own message when it cannot be installed, as [`promtool`] does.
+pub fn schemathesis() -> PathBuf {
+    static PATH: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    installed(&PATH, "install-schemathesis", "schemathesis")
+}
+
+/// Runs `scripts/<script>` once per process, which prints the tool's path.
+fn installed(cell: &OnceLock<Result<PathBuf, String>>, script: &str, tool: &str) -> PathBuf {
+    let found = cell.get_or_init(|| {
+        let script = workspace_root().join("scripts").join(script);
         let output = Command::new(&script)
             .output()
             .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
@@ -31,6 +46,6 @@ pub fn promtool() -> PathBuf {
     });
     match found {
         Ok(path) => path.clone(),
-        Err(problem) => panic!("promtool is not available: {problem}"),
+        Err(problem) => panic!("{tool} is not available: {problem}"),
     }
 }

@@ -189,13 +189,17 @@ const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n";
 pub(super) async fn refused_http2(stream: &mut TcpStream, patience: std::time::Duration) -> bool {
     let mut first = [0u8; HTTP2_PREFACE.len()];
     let peeked = async {
+        // Peeking leaves the bytes in place, so a partial preface is peeked again at once: wait
+        // a little longer each time rather than spin on a client that stopped mid-preface.
+        let mut pause = std::time::Duration::from_millis(1);
         loop {
             let seen = stream.peek(&mut first).await.unwrap_or(0);
             // A partial preface: wait for the rest, which arrives in the same packet in practice.
             if seen == 0 || seen == first.len() || !HTTP2_PREFACE.starts_with(&first[..seen]) {
                 return seen;
             }
-            tokio::task::yield_now().await;
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(std::time::Duration::from_secs(1));
         }
     };
     let seen = tokio::time::timeout(patience, peeked).await.unwrap_or(0);
@@ -252,5 +256,35 @@ mod tests {
             assert_eq!(response.status().as_u16(), status, "{refused:?}");
             assert_eq!(response.headers()[header::CONNECTION], "close");
         }
+    }
+
+    /// A client that stops partway through the HTTP/2 preface is waited for without spinning:
+    /// on paused time the wait can only reach its end if the task sleeps between looks, letting
+    /// the clock move on; a spinning task would keep it still for ever.
+    #[test]
+    fn a_partial_preface_is_waited_for_without_spinning() {
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .start_paused(true)
+                .build()
+                .expect("runtime");
+            let refused = runtime.block_on(async {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind");
+                let addr = listener.local_addr().expect("addr");
+                let mut client = TcpStream::connect(addr).await.expect("connect");
+                client.write_all(b"PRI * HT").await.expect("write");
+                let (mut server, _) = listener.accept().await.expect("accept");
+                refused_http2(&mut server, std::time::Duration::from_secs(30)).await
+            });
+            let _ = done.send(refused);
+        });
+        let refused = finished
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("the wait ends when its patience runs out");
+        assert!(!refused, "half a preface is not HTTP/2");
     }
 }

@@ -158,6 +158,10 @@ struct Connections {
     /// Tracks every connection, so that the drain can tell them to finish and wait until they
     /// have.
     graceful: GracefulShutdown,
+    /// Tells connections whose client has sent nothing yet that the drain closes idle
+    /// connections now: until their first bytes they are not in hyper's hands, and the graceful
+    /// drain cannot see that they are idle.
+    closing: watch::Sender<bool>,
     /// Tells every connection to stop at once, when the drain's grace has passed with some still
     /// open: without it they would go on, unwatched, until the process ends.
     cut_off: watch::Sender<bool>,
@@ -207,6 +211,7 @@ impl Connections {
             open: Arc::default(),
             max: options.max_connections.max(1),
             graceful: GracefulShutdown::new(),
+            closing: watch::Sender::new(false),
             cut_off: watch::Sender::new(false),
         }
     }
@@ -226,10 +231,18 @@ impl Connections {
         let graceful = self.graceful.watcher();
         let shutdown = self.shutdown.clone();
         let mut cut = self.cut_off.subscribe();
+        let mut closing = self.closing.subscribe();
         let open = self.open.clone();
         tokio::spawn(async move {
             let serving = async {
-                if guard::refused_http2(&mut stream, HEADER_READ_TIMEOUT).await {
+                // A client that connected but has sent nothing is idle: the drain closes it
+                // like any idle connection, rather than wait for bytes that may never come.
+                let refused = tokio::select! {
+                    biased;
+                    refused = guard::refused_http2(&mut stream, HEADER_READ_TIMEOUT) => refused,
+                    _ = closing.wait_for(|closing| *closing) => return,
+                };
+                if refused {
                     return;
                 }
                 let connection = graceful.watch(
@@ -269,6 +282,7 @@ impl Connections {
     /// Closes idle connections, lets busy ones finish until `deadline` (then a grace for the
     /// 503s of the requests cut off), and closes what is left.
     async fn drain(self, deadline: tokio::time::Instant) -> Outcome {
+        let _ = self.closing.send(true);
         let mut closing = std::pin::pin!(self.graceful.shutdown());
         match tokio::time::timeout_at(deadline, &mut closing).await {
             Ok(()) => Outcome::Drained,
@@ -492,6 +506,26 @@ mod tests {
             harness.server.await.expect("join").expect("serve"),
             Outcome::Drained
         );
+    }
+
+    /// On real time: a client that connected but never sent a byte is idle, and the drain
+    /// closes it at once instead of waiting for it until the deadline.
+    #[tokio::test]
+    async fn a_connection_that_sent_nothing_does_not_hold_up_the_drain() {
+        let harness = Harness::start(Duration::from_secs(30)).await;
+        let mut silent = TcpStream::connect(harness.addr).await.expect("connect");
+        // Let the listener take it in.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        harness.trigger.drain(harness.drain);
+        let outcome = tokio::time::timeout(Duration::from_secs(10), harness.server)
+            .await
+            .expect("the drain ends long before its deadline")
+            .expect("join")
+            .expect("serve");
+        assert_eq!(outcome, Outcome::Drained);
+        let mut rest = Vec::new();
+        let read = silent.read_to_end(&mut rest).await;
+        assert!(read.is_err() || rest.is_empty(), "{rest:?}");
     }
 
     /// Reads an answer's head and its `fast` body.

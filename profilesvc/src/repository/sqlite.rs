@@ -1,0 +1,374 @@
+//! Profiles in a SQLite file that outlives the process and can be shared by several.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use kit_core::error::{Error, ErrorKind};
+use rusqlite::{
+    Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
+};
+
+use super::Repository;
+use crate::service::{Address, Profile, ProfileError};
+
+/// How long a write waits for another process's write to the same file to finish before it
+/// fails with `Unavailable` (SQLite's busy timeout).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How many idle read connections are kept for reuse.
+const IDLE_READERS: usize = 8;
+
+// ANCHOR: migrations
+/// The schema, one migration per version: version N is reached by running the first N, in
+/// order. A migration, once released, is never edited; a change to the schema is a new one at
+/// the end.
+const MIGRATIONS: &[&str] = &[
+    // 1: profiles, and their addresses in order. Go kit lets a profile hold two addresses with
+    // the same id (through POST or PUT of a whole profile), so an address is keyed by its
+    // position, not its id.
+    "CREATE TABLE profiles (
+         id   TEXT NOT NULL PRIMARY KEY,
+         name TEXT NOT NULL
+     ) WITHOUT ROWID;
+     CREATE TABLE addresses (
+         profile_id TEXT NOT NULL REFERENCES profiles (id) ON DELETE CASCADE,
+         position   INTEGER NOT NULL,
+         id         TEXT NOT NULL,
+         location   TEXT NOT NULL,
+         PRIMARY KEY (profile_id, position)
+     ) WITHOUT ROWID;",
+];
+
+/// The schema version this program writes and reads.
+pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
+// ANCHOR_END: migrations
+
+// ANCHOR: sqlite
+/// Profiles in a SQLite file.
+///
+/// - **Durable**: each call is one transaction, committed before the call returns. The file
+///   is in WAL mode with `synchronous=NORMAL`: a commit is in the write-ahead log, handed to
+///   the operating system, before it is acknowledged, so it survives the process being killed
+///   (SIGKILL included); a power cut may lose the last commits, which `synchronous=FULL` would
+///   keep at the price of a disk flush per write.
+/// - **Shared**: several processes may open the same file. Readers never wait; a write waits
+///   up to 5 seconds for another process's write (SQLite's busy timeout), then fails as
+///   `Unavailable` (503), which a client may retry.
+/// - **Off the runtime**: SQLite's calls block, so each runs on Tokio's blocking threads
+///   (`spawn_blocking`), never on the threads that serve requests.
+///
+/// The schema is created, or migrated to [`SCHEMA_VERSION`], when the file is opened; a file
+/// written by a newer version of the program is refused rather than misread.
+///
+/// Cheap to clone; clones share the connections.
+#[derive(Clone)]
+pub struct SqliteRepository {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    path: PathBuf,
+    /// The one connection that writes: a process's writes take turns here, so they never
+    /// contend with each other for SQLite's write lock, only with other processes'.
+    writer: Mutex<Connection>,
+    /// Idle read connections. Reads run in parallel, each on a connection of its own, taken
+    /// from here or opened when none is idle.
+    readers: Mutex<Vec<Connection>>,
+}
+// ANCHOR_END: sqlite
+
+/// Why a SQLite file could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot open the database {path}: {reason}")]
+pub struct OpenError {
+    path: PathBuf,
+    reason: String,
+}
+
+impl SqliteRepository {
+    /// Opens, or creates, the database at `path` and brings its schema up to date.
+    ///
+    /// Blocks while it does: call it before serving, or from a blocking thread.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, OpenError> {
+        let path = path.as_ref().to_path_buf();
+        let failed = |reason: String| OpenError {
+            path: path.clone(),
+            reason,
+        };
+        let mut writer = connect(&path).map_err(|e| failed(e.to_string()))?;
+        // WAL is a property of the file: set once, every later connection uses it.
+        let mode: String = writer
+            .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+            .map_err(|e| failed(e.to_string()))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(failed(format!(
+                "the file cannot use write-ahead logging (journal mode {mode})"
+            )));
+        }
+        migrate(&mut writer).map_err(failed)?;
+        Ok(SqliteRepository {
+            shared: Arc::new(Shared {
+                path,
+                writer: Mutex::new(writer),
+                readers: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.shared.path
+    }
+
+    /// Runs `f` in a write transaction, on a blocking thread, and commits if it succeeds.
+    async fn write<T, F>(&self, f: F) -> Result<T, ProfileError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T, ProfileError> + Send + 'static,
+    {
+        let shared = self.shared.clone();
+        blocking(move || {
+            let mut conn = shared.writer.lock().unwrap_or_else(PoisonError::into_inner);
+            // IMMEDIATE takes the write lock now, so a read-modify-write cannot be overtaken
+            // by another process between its read and its write.
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(backend)?;
+            let value = f(&tx)?;
+            tx.commit().map_err(backend)?;
+            Ok(value)
+        })
+        .await
+    }
+
+    /// Runs `f` in a read transaction, on a blocking thread.
+    async fn read<T, F>(&self, f: F) -> Result<T, ProfileError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T, ProfileError> + Send + 'static,
+    {
+        let shared = self.shared.clone();
+        blocking(move || {
+            let idle = shared
+                .readers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop();
+            let mut conn = match idle {
+                Some(conn) => conn,
+                None => connect(&shared.path).map_err(backend)?,
+            };
+            // One transaction, so that a profile and its addresses are read as of one moment.
+            let value = {
+                let tx = conn.transaction().map_err(backend)?;
+                let value = f(&tx)?;
+                tx.commit().map_err(backend)?;
+                value
+            };
+            let mut readers = shared
+                .readers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if readers.len() < IDLE_READERS {
+                readers.push(conn);
+            }
+            Ok(value)
+        })
+        .await
+    }
+}
+
+/// Runs blocking database work on Tokio's blocking threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ProfileError> + Send + 'static,
+) -> Result<T, ProfileError> {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|join| {
+        Err(ProfileError::Backend(Error::new(
+            ErrorKind::Internal,
+            format!("database task failed: {join}"),
+        )))
+    })
+}
+
+/// A connection with the settings every connection needs.
+fn connect(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+// ANCHOR: migrate
+/// Brings the schema up to [`SCHEMA_VERSION`], recording each version reached in
+/// `schema_version`. It runs in one write transaction, so two processes starting on a new
+/// file at once migrate it once.
+fn migrate(conn: &mut Connection) -> Result<(), String> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(|e| e.to_string())?;
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_version (
+             version    INTEGER NOT NULL PRIMARY KEY,
+             applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP
+         )",
+    )
+    .map_err(|e| e.to_string())?;
+    let current: usize = tx
+        .query_row(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(|e| e.to_string())?;
+    if current > SCHEMA_VERSION {
+        return Err(format!(
+            "its schema is version {current}, newer than this program's ({SCHEMA_VERSION})"
+        ));
+    }
+    for (at, migration) in MIGRATIONS.iter().enumerate().skip(current) {
+        let version = at + 1;
+        tx.execute_batch(migration)
+            .map_err(|e| format!("migration to version {version} failed: {e}"))?;
+        tx.execute(
+            "INSERT INTO schema_version (version) VALUES (?1)",
+            [version],
+        )
+        .map_err(|e| e.to_string())?;
+    }
+    tx.commit().map_err(|e| e.to_string())
+}
+// ANCHOR_END: migrate
+
+/// A SQLite failure as the service reports it: a lock held too long by another process is
+/// `Unavailable` (a retry may succeed), anything else `Internal`.
+fn backend(error: rusqlite::Error) -> ProfileError {
+    let kind = match error.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => ErrorKind::Unavailable,
+        _ => ErrorKind::Internal,
+    };
+    ProfileError::Backend(Error::new(kind, error))
+}
+
+fn load(tx: &Transaction<'_>, id: &str) -> Result<Option<Profile>, ProfileError> {
+    let name: Option<String> = tx
+        .prepare_cached("SELECT name FROM profiles WHERE id = ?1")
+        .and_then(|mut stmt| stmt.query_row([id], |row| row.get(0)).optional())
+        .map_err(backend)?;
+    let Some(name) = name else {
+        return Ok(None);
+    };
+    let mut stmt = tx
+        .prepare_cached(
+            "SELECT id, location FROM addresses WHERE profile_id = ?1 ORDER BY position",
+        )
+        .map_err(backend)?;
+    let addresses = stmt
+        .query_map([id], |row| {
+            Ok(Address {
+                id: row.get(0)?,
+                location: row.get(1)?,
+            })
+        })
+        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<Address>>>())
+        .map_err(backend)?;
+    Ok(Some(Profile {
+        id: id.to_owned(),
+        name,
+        addresses,
+    }))
+}
+
+/// Writes `profile` whole, replacing any profile with its id.
+fn store(tx: &Transaction<'_>, profile: &Profile) -> Result<(), ProfileError> {
+    tx.prepare_cached(
+        "INSERT INTO profiles (id, name) VALUES (?1, ?2)
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name",
+    )
+    .and_then(|mut stmt| stmt.execute(params![profile.id, profile.name]))
+    .map_err(backend)?;
+    tx.prepare_cached("DELETE FROM addresses WHERE profile_id = ?1")
+        .and_then(|mut stmt| stmt.execute([&profile.id]))
+        .map_err(backend)?;
+    let mut insert = tx
+        .prepare_cached(
+            "INSERT INTO addresses (profile_id, position, id, location) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .map_err(backend)?;
+    for (position, address) in profile.addresses.iter().enumerate() {
+        insert
+            .execute(params![profile.id, position, address.id, address.location])
+            .map_err(backend)?;
+    }
+    Ok(())
+}
+
+fn exists(tx: &Transaction<'_>, id: &str) -> Result<bool, ProfileError> {
+    tx.prepare_cached("SELECT 1 FROM profiles WHERE id = ?1")
+        .and_then(|mut stmt| stmt.exists([id]))
+        .map_err(backend)
+}
+
+impl Repository for SqliteRepository {
+    async fn create(&self, profile: Profile) -> Result<(), ProfileError> {
+        self.write(move |tx| {
+            if exists(tx, &profile.id)? {
+                return Err(ProfileError::AlreadyExists);
+            }
+            store(tx, &profile)
+        })
+        .await
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<Profile>, ProfileError> {
+        let id = id.to_owned();
+        self.read(move |tx| load(tx, &id)).await
+    }
+
+    async fn put(&self, profile: Profile) -> Result<(), ProfileError> {
+        self.write(move |tx| store(tx, &profile)).await
+    }
+
+    async fn update<F>(&self, id: &str, change: F) -> Result<(), ProfileError>
+    where
+        F: FnOnce(&mut Profile) -> Result<(), ProfileError> + Send + 'static,
+    {
+        let id = id.to_owned();
+        self.write(move |tx| {
+            let mut profile = load(tx, &id)?.ok_or(ProfileError::NotFound)?;
+            change(&mut profile)?;
+            store(tx, &profile)
+        })
+        .await
+    }
+
+    async fn delete(&self, id: &str) -> Result<bool, ProfileError> {
+        let id = id.to_owned();
+        self.write(move |tx| {
+            tx.prepare_cached("DELETE FROM addresses WHERE profile_id = ?1")
+                .and_then(|mut stmt| stmt.execute([&id]))
+                .map_err(backend)?;
+            let deleted = tx
+                .prepare_cached("DELETE FROM profiles WHERE id = ?1")
+                .and_then(|mut stmt| stmt.execute([&id]))
+                .map_err(backend)?;
+            Ok(deleted > 0)
+        })
+        .await
+    }
+}
+
+impl fmt::Debug for SqliteRepository {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteRepository")
+            .field("path", &self.shared.path)
+            .finish_non_exhaustive()
+    }
+}
