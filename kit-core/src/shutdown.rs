@@ -110,7 +110,7 @@ impl Trigger {
 impl Shutdown {
     /// Resolves when the drain starts, with its deadline. Never resolves if the trigger is
     /// dropped without firing.
-    pub fn requested(&self) -> impl Future<Output = Instant> + Send + 'static {
+    pub fn requested(&self) -> impl Future<Output = Instant> + Send + 'static + use<> {
         let mut receiver = self.receiver.clone();
         async move {
             let deadline = match receiver.wait_for(Option::is_some).await {

@@ -279,7 +279,7 @@ fn key(field: &Field) -> &'static str {
 /// values are quoted when they hold a space or control character, `=`, `"` or U+FFFD, and the
 /// string `null` is quoted so that it is not read as a missing value.
 pub(crate) fn write_logfmt(out: &mut impl fmt::Write, key: &str, value: Value<'_>) -> fmt::Result {
-    if key.chars().any(|c| c <= ' ' || c == '=' || c == '"') {
+    if key.bytes().any(|b| b <= b' ' || b == b'=' || b == b'"') {
         for c in key.chars().filter(|&c| c > ' ' && c != '=' && c != '"') {
             out.write_char(c)?;
         }
@@ -288,7 +288,7 @@ pub(crate) fn write_logfmt(out: &mut impl fmt::Write, key: &str, value: Value<'_
     }
     out.write_char('=')?;
     match value {
-        Value::Str(s) if s == "null" || s.chars().any(needs_quotes) => write_quoted(out, s),
+        Value::Str(s) if s == "null" || needs_quoting(s) => write_quoted(out, s),
         Value::Str(s) => out.write_str(s),
         Value::Null => out.write_str("null"),
         Value::Int(n) => write!(out, "{n}"),
@@ -296,6 +296,30 @@ pub(crate) fn write_logfmt(out: &mut impl fmt::Write, key: &str, value: Value<'_
         Value::Float(n) => write!(out, "{n}"),
         Value::Bool(b) => write!(out, "{b}"),
     }
+}
+
+/// Whether `s` must be quoted. ASCII, most of any value, is judged a byte at a time; only the
+/// other characters are decoded.
+fn needs_quoting(s: &str) -> bool {
+    let mut at = 0;
+    while let Some(&byte) = s.as_bytes().get(at) {
+        if byte.is_ascii() {
+            if byte <= b' ' || byte == b'=' || byte == b'"' || byte == 0x7F {
+                return true;
+            }
+            at += 1;
+        } else {
+            // `at` is on a character boundary: only whole characters are stepped over.
+            let Some(c) = s[at..].chars().next() else {
+                return false;
+            };
+            if needs_quotes(c) {
+                return true;
+            }
+            at += c.len_utf8();
+        }
+    }
+    false
 }
 
 fn needs_quotes(c: char) -> bool {
@@ -323,19 +347,38 @@ fn is_deceptive(c: char) -> bool {
 }
 
 fn write_quoted(out: &mut impl fmt::Write, s: &str) -> fmt::Result {
+    write_escaped(out, s, Format::Logfmt)
+}
+
+/// Writes `s` in double quotes, escaped as `format` escapes strings: the same escapes for both,
+/// except that logfmt (as go-logfmt does) also escapes U+FFFD, the mark of invalid UTF-8.
+fn write_escaped(out: &mut impl fmt::Write, s: &str, format: Format) -> fmt::Result {
     out.write_char('"')?;
-    // Runs of characters that need no escape are written in one piece.
+    // Runs of characters that need no escape are written in one piece; printable ASCII, most of
+    // any value, is passed over a byte at a time.
     let mut start = 0;
-    for (at, c) in s.char_indices() {
+    let mut at = 0;
+    while let Some(&byte) = s.as_bytes().get(at) {
+        if (b' '..=b'~').contains(&byte) && byte != b'"' && byte != b'\\' {
+            at += 1;
+            continue;
+        }
+        // `at` is on a character boundary: only whole characters are stepped over.
+        let Some(c) = s[at..].chars().next() else {
+            break;
+        };
         let escape = match c {
             '"' => "\\\"",
             '\\' => "\\\\",
             '\n' => "\\n",
             '\r' => "\\r",
             '\t' => "\\t",
-            '\u{FFFD}' => "\\ufffd",
+            '\u{FFFD}' if format == Format::Logfmt => "\\ufffd",
             c if c < ' ' || is_deceptive(c) => "",
-            _ => continue,
+            _ => {
+                at += c.len_utf8();
+                continue;
+            }
         };
         out.write_str(&s[start..at])?;
         if escape.is_empty() {
@@ -343,7 +386,8 @@ fn write_quoted(out: &mut impl fmt::Write, s: &str) -> fmt::Result {
         } else {
             out.write_str(escape)?;
         }
-        start = at + c.len_utf8();
+        at += c.len_utf8();
+        start = at;
     }
     out.write_str(&s[start..])?;
     out.write_char('"')
@@ -366,28 +410,7 @@ fn write_json(out: &mut impl fmt::Write, key: &str, value: Value<'_>) -> fmt::Re
 /// A JSON string, escaped as JSON requires and, beyond that, with the characters of
 /// [`is_deceptive`] written as `\uXXXX`.
 fn write_json_string(out: &mut impl fmt::Write, s: &str) -> fmt::Result {
-    out.write_char('"')?;
-    let mut start = 0;
-    for (at, c) in s.char_indices() {
-        let escape = match c {
-            '"' => "\\\"",
-            '\\' => "\\\\",
-            '\n' => "\\n",
-            '\r' => "\\r",
-            '\t' => "\\t",
-            c if c < ' ' || is_deceptive(c) => "",
-            _ => continue,
-        };
-        out.write_str(&s[start..at])?;
-        if escape.is_empty() {
-            write!(out, "\\u{:04x}", u32::from(c))?;
-        } else {
-            out.write_str(escape)?;
-        }
-        start = at + c.len_utf8();
-    }
-    out.write_str(&s[start..])?;
-    out.write_char('"')
+    write_escaped(out, s, Format::Json)
 }
 
 #[cfg(test)]
@@ -458,5 +481,56 @@ mod tests {
         let parsed: serde_json::Value =
             serde_json::from_str(&format!("{{{json}}}")).expect("valid JSON");
         assert_eq!(parsed["k"], sneaky);
+    }
+
+    /// The byte-at-a-time fast paths decide and escape exactly as a character-at-a-time reading
+    /// does, whatever mix of ASCII, escapes, multi-byte and deceptive characters a value holds.
+    #[test]
+    fn the_fast_paths_agree_with_reading_every_character() {
+        fn reference(s: &str, format: Format) -> String {
+            let mut out = String::from("\"");
+            for c in s.chars() {
+                match c {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    '\t' => out.push_str("\\t"),
+                    '\u{FFFD}' if format == Format::Logfmt => out.push_str("\\ufffd"),
+                    c if c < ' ' || is_deceptive(c) => {
+                        out.push_str(&format!("\\u{:04x}", u32::from(c)));
+                    }
+                    c => out.push(c),
+                }
+            }
+            out.push('"');
+            out
+        }
+        let pieces = [
+            "a", " ", "=", "\"", "\\", "\n", "\r", "\t", "\u{0}", "\u{1b}", "\u{7f}", "\u{85}",
+            "\u{9f}", "\u{a0}", "é", "\u{FFFD}", "\u{2028}", "\u{202E}", "\u{2066}", "日本", "🦀",
+            "~", "!",
+        ];
+        // Every string of up to three pieces.
+        let mut cases = vec![String::new()];
+        for _ in 0..3 {
+            let longer: Vec<String> = cases
+                .iter()
+                .flat_map(|case| pieces.iter().map(move |piece| format!("{case}{piece}")))
+                .collect();
+            cases.extend(longer);
+        }
+        for case in &cases {
+            for format in [Format::Logfmt, Format::Json] {
+                let mut quoted = String::new();
+                write_escaped(&mut quoted, case, format).expect("write");
+                assert_eq!(quoted, reference(case, format), "{format:?} {case:?}");
+            }
+            assert_eq!(
+                needs_quoting(case),
+                case.chars().any(needs_quotes),
+                "{case:?}"
+            );
+        }
     }
 }

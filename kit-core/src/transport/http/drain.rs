@@ -5,12 +5,11 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::Poll;
+use std::task::{Context, Poll};
 
 use tokio::task::futures::TaskLocalFuture;
 
-use crate::error::{BoxError, Error};
-use crate::shutdown::{CutOff, Shutdown};
+use crate::shutdown::Shutdown;
 
 tokio::task_local! {
     static DRAINING: Shutdown;
@@ -21,34 +20,33 @@ pub(super) fn scope<F: Future>(shutdown: Shutdown, connection: F) -> TaskLocalFu
     DRAINING.scope(shutdown, connection)
 }
 
-/// Runs `handling`, but ends it with [`CutOff`] if the server's drain deadline passes first.
+/// Watches the server's drain on behalf of one request, to cut it off with
+/// [`CutOff`](crate::shutdown::CutOff) if the drain deadline passes before it is done.
 ///
-/// Outside a kit-core accept loop there is no drain to watch, and `handling` runs as it is. A
-/// request that finishes in its first poll, as most do, costs nothing more: the drain is only
-/// watched (a registration with the shutdown token and a timer) by requests that wait.
-pub(super) async fn or_cut_off<T>(
-    handling: impl Future<Output = Result<T, BoxError>>,
-) -> Result<T, BoxError> {
-    let Ok(shutdown) = DRAINING.try_with(Shutdown::clone) else {
-        return handling.await;
-    };
-    let mut handling = std::pin::pin!(handling);
-    let mut cut_off: Option<Pin<Box<dyn Future<Output = ()> + Send>>> = None;
-    std::future::poll_fn(|cx| {
-        if let Poll::Ready(result) = handling.as_mut().poll(cx) {
-            return Poll::Ready(result);
-        }
-        let cut_off = cut_off.get_or_insert_with(|| {
-            let requested = shutdown.requested();
-            Box::pin(async move {
+/// A request that finishes in its first poll, as most do, never asks and costs nothing: the
+/// drain is only watched (a registration with the shutdown token and a timer) once a request
+/// has had to wait. Outside a kit-core accept loop there is no drain to watch, and the deadline
+/// never passes.
+#[derive(Default)]
+pub(super) struct DrainWatch {
+    deadline: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+}
+
+impl DrainWatch {
+    /// Ready once the drain deadline has passed.
+    pub(super) fn poll_passed(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.deadline.is_none() {
+            let Ok(requested) = DRAINING.try_with(Shutdown::requested) else {
+                return Poll::Pending;
+            };
+            self.deadline = Some(Box::pin(async move {
                 let deadline = requested.await;
                 tokio::time::sleep_until(deadline).await;
-            })
-        });
-        cut_off
-            .as_mut()
-            .poll(cx)
-            .map(|()| Err(Error::from(CutOff).into()))
-    })
-    .await
+            }));
+        }
+        match &mut self.deadline {
+            Some(deadline) => deadline.as_mut().poll(cx),
+            None => Poll::Pending,
+        }
+    }
 }

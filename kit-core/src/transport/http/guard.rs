@@ -131,12 +131,15 @@ where
 
 /// The answer to a request whose framing or encoding the server will not accept, if it is one.
 fn refusal(headers: &HeaderMap) -> Option<Response> {
-    let transfer: Vec<&HeaderValue> = headers.get_all(header::TRANSFER_ENCODING).iter().collect();
-
-    let chunked =
-        matches!(transfer.as_slice(), [one] if one.as_bytes().eq_ignore_ascii_case(b"chunked"));
-    if !transfer.is_empty() && !chunked {
-        let said = joined(&transfer);
+    // Most requests carry neither header: two lookups, and nothing collected.
+    let mut transfer = headers.get_all(header::TRANSFER_ENCODING).iter();
+    let chunked = match (transfer.next(), transfer.next()) {
+        (None, _) => true,
+        (Some(one), None) => one.as_bytes().eq_ignore_ascii_case(b"chunked"),
+        _ => false,
+    };
+    if !chunked {
+        let said = joined(headers, header::TRANSFER_ENCODING);
         let mut response = error_response(
             StatusCode::NOT_IMPLEMENTED,
             &format_args!(
@@ -146,12 +149,12 @@ fn refusal(headers: &HeaderMap) -> Option<Response> {
         close(&mut response);
         return Some(response);
     }
-    let content: Vec<&HeaderValue> = headers.get_all(header::CONTENT_ENCODING).iter().collect();
-    let identity = content
+    let identity = headers
+        .get_all(header::CONTENT_ENCODING)
         .iter()
         .all(|value| value.as_bytes().eq_ignore_ascii_case(b"identity"));
     if !identity {
-        let said = joined(&content);
+        let said = joined(headers, header::CONTENT_ENCODING);
         let mut response = error_response(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             &format_args!("Content-Encoding {said:?} is not supported: send the body as it is"),
@@ -166,8 +169,10 @@ fn refusal(headers: &HeaderMap) -> Option<Response> {
     None
 }
 
-fn joined(values: &[&HeaderValue]) -> String {
-    values
+/// Every value of header `name`, as the client sent them.
+fn joined(headers: &HeaderMap, name: header::HeaderName) -> String {
+    headers
+        .get_all(name)
         .iter()
         .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
         .collect::<Vec<_>>()

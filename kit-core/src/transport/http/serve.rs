@@ -18,7 +18,8 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
+use tokio::task::AbortHandle;
 
 use super::drain;
 use super::guard::{self, Guard};
@@ -162,9 +163,6 @@ struct Connections {
     /// connections now: until their first bytes they are not in hyper's hands, and the graceful
     /// drain cannot see that they are idle.
     closing: watch::Sender<bool>,
-    /// Tells every connection to stop at once, when the drain's grace has passed with some still
-    /// open: without it they would go on, unwatched, until the process ends.
-    cut_off: watch::Sender<bool>,
 }
 
 /// The open connections of a listener.
@@ -178,8 +176,12 @@ struct Open {
 struct Tracked {
     /// Whether a request is being handled on it (set by its [`Guard`]).
     busy: Arc<AtomicBool>,
-    /// Closes it.
-    evict: Arc<Notify>,
+    /// Closes it, by dropping its task: to make room for another, or when the drain's grace has
+    /// passed with it still open. `None` only between admitting it and spawning its task.
+    ///
+    /// Aborting costs the connection nothing until it happens, where a signal it waited for
+    /// would be polled at every wake-up.
+    abort: Option<AbortHandle>,
 }
 
 impl Open {
@@ -212,12 +214,11 @@ impl Connections {
             max: options.max_connections.max(1),
             graceful: GracefulShutdown::new(),
             closing: watch::Sender::new(false),
-            cut_off: watch::Sender::new(false),
         }
     }
 
     fn serve(&self, mut stream: TcpStream) {
-        let Some((id, busy, evict)) = self.admit() else {
+        let Some((id, busy)) = self.admit() else {
             // Every connection is busy: say so at once rather than keep this one waiting.
             tokio::spawn(turn_away(stream));
             return;
@@ -230,53 +231,54 @@ impl Connections {
         let http = self.http.clone();
         let graceful = self.graceful.watcher();
         let shutdown = self.shutdown.clone();
-        let mut cut = self.cut_off.subscribe();
         let mut closing = self.closing.subscribe();
-        let open = self.open.clone();
-        tokio::spawn(async move {
-            let serving = async {
-                // A client that connected but has sent nothing is idle: the drain closes it
-                // like any idle connection, rather than wait for bytes that may never come.
-                let refused = tokio::select! {
-                    biased;
-                    refused = guard::refused_http2(&mut stream, HEADER_READ_TIMEOUT) => refused,
-                    _ = closing.wait_for(|closing| *closing) => return,
-                };
-                if refused {
-                    return;
-                }
-                let connection = graceful.watch(
-                    http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service)),
-                );
-                // A connection's own failure (a reset, a timeout) concerns only that client.
-                let _ = drain::scope(shutdown, connection).await;
+        let leave = Leave {
+            open: self.open.clone(),
+            id,
+        };
+        let task = tokio::spawn(async move {
+            // Dropped when the task ends, aborted or not.
+            let _leave = leave;
+            // A client that connected but has sent nothing is idle: the drain closes it like
+            // any idle connection, rather than wait for bytes that may never come.
+            let refused = tokio::select! {
+                biased;
+                refused = guard::refused_http2(&mut stream, HEADER_READ_TIMEOUT) => refused,
+                _ = closing.wait_for(|closing| *closing) => return,
             };
-            tokio::select! {
-                () = serving => {}
-                _ = cut.wait_for(|cut| *cut) => {}
-                () = evict.notified() => {}
+            if refused {
+                return;
             }
-            lock(&open).by_arrival.remove(&id);
+            let connection = graceful.watch(
+                http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service)),
+            );
+            // A connection's own failure (a reset, a timeout) concerns only that client.
+            let _ = drain::scope(shutdown, connection).await;
         });
+        if let Some(tracked) = lock(&self.open).by_arrival.get_mut(&id) {
+            tracked.abort = Some(task.abort_handle());
+        }
     }
 
     /// Makes room for one more connection, closing the one idle the longest if the cap is
     /// reached; `None` when every connection is busy.
-    fn admit(&self) -> Option<(u64, Arc<AtomicBool>, Arc<Notify>)> {
+    fn admit(&self) -> Option<(u64, Arc<AtomicBool>)> {
         let mut open = lock(&self.open);
         if open.by_arrival.len() >= self.max {
             let evicted = open.take_oldest_idle()?;
-            evicted.evict.notify_one();
+            if let Some(abort) = evicted.abort {
+                abort.abort();
+            }
         }
         let id = open.next;
         open.next += 1;
+        let busy = Arc::<AtomicBool>::default();
         let tracked = Tracked {
-            busy: Arc::default(),
-            evict: Arc::default(),
+            busy: busy.clone(),
+            abort: None,
         };
-        let admitted = (id, tracked.busy.clone(), tracked.evict.clone());
         open.by_arrival.insert(id, tracked);
-        Some(admitted)
+        Some((id, busy))
     }
 
     /// Closes idle connections, lets busy ones finish until `deadline` (then a grace for the
@@ -289,7 +291,11 @@ impl Connections {
             Err(_) => {
                 let _ = tokio::time::timeout(CUT_OFF_GRACE, &mut closing).await;
                 // Dropping a connection closes it.
-                let _ = self.cut_off.send(true);
+                for tracked in lock(&self.open).by_arrival.values() {
+                    if let Some(abort) = &tracked.abort {
+                        abort.abort();
+                    }
+                }
                 Outcome::DeadlineExceeded
             }
         }
@@ -310,6 +316,18 @@ async fn turn_away(mut stream: TcpStream) {
         while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
     })
     .await;
+}
+
+/// Takes a connection out of its listener's set when its task ends, however it ends.
+struct Leave {
+    open: Arc<Mutex<Open>>,
+    id: u64,
+}
+
+impl Drop for Leave {
+    fn drop(&mut self) {
+        lock(&self.open).by_arrival.remove(&self.id);
+    }
 }
 
 fn lock(open: &Mutex<Open>) -> MutexGuard<'_, Open> {

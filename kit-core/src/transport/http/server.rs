@@ -15,16 +15,19 @@ use axum::body::Body;
 use http::{Method, Uri, header};
 use http_body::Body as _;
 use http_body_util::Limited;
+use pin_project_lite::pin_project;
 use tower::Service;
 use tracing::Instrument;
 
 use super::decode::{BodyLimit, DecodeError};
+use super::drain::DrainWatch;
 use super::encode::encode_error;
-use super::{Request, Response, drain, propagation};
+use super::{Request, Response, propagation};
 use crate::context::{Context, DeadlineExceeded, RequestId};
 use crate::duration::GoDuration;
 use crate::endpoint::{Endpoint, EndpointExt};
 use crate::error::{BoxError, Classify, Error, ErrorKind};
+use crate::shutdown::CutOff;
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 type DecodeFn<Req> = Arc<dyn Fn(Request) -> BoxFuture<Result<Req, BoxError>> + Send + Sync>;
@@ -228,7 +231,16 @@ where
     Req: Send + 'static,
     Resp: Send + 'static,
 {
-    async fn serve(&self, request: Request) -> Response {
+    /// Serves `request`: the before-hooks, the request's context and the decoder's first step
+    /// now, the rest in the future returned.
+    ///
+    /// That future is built of plain structs around one `async` block rather than of nested
+    /// `async fn`s, each of which would keep its own copy of what it was given: it is allocated
+    /// and moved into place once per request, so its size is paid for on every one.
+    fn serve(
+        self: &Arc<Self>,
+        request: Request,
+    ) -> impl Future<Output = Response> + use<Req, Resp> {
         let observing = !self.after.is_empty() || !self.finalizers.is_empty();
         let started = observing.then(Instant::now);
         let (mut parts, body) = request.into_parts();
@@ -247,45 +259,80 @@ where
         } else {
             outer.with_values(parts.extensions.clone())
         };
-        let ctx = match propagation::extract(values, &parts.headers) {
-            Ok(ctx) => ctx,
-            Err(invalid) => {
-                let invalid = DecodeError::Header(invalid.into());
-                return self.fail(Error::from(invalid).into(), &Context::current(), observed);
+        let (ctx, decoding) = match propagation::extract(values, &parts.headers) {
+            // Out of time before it starts: not worth decoding.
+            Ok(ctx) if ctx.deadline().is_some() && ctx.is_expired() => {
+                (ctx, Err(Error::from(DeadlineExceeded).into()))
             }
+            Ok(ctx) => {
+                let decoding = self.decoding(&ctx, parts, body);
+                (ctx, decoding)
+            }
+            Err(invalid) => (
+                Context::current(),
+                Err(Error::from(DecodeError::Header(invalid.into())).into()),
+            ),
         };
         // Everything from here on, the hooks and the finalizers included, runs in the request's
         // context and, when it carries an id or a deadline, in its span.
-        let span = request_span(&ctx);
-        let responding = ctx.clone().scope(self.respond(ctx, parts, body, observed));
-        match span {
-            Some(span) => responding.instrument(span).await,
-            None => responding.await,
-        }
+        let span = request_span(&ctx).unwrap_or_else(tracing::Span::none);
+        let responding = Respond {
+            handling: CatchUnwind {
+                inner: self.handling(decoding, ctx.deadline()),
+            },
+            server: Arc::clone(self),
+            ctx: ctx.clone(),
+            observed,
+        };
+        ctx.scope(responding).instrument(span)
         // ANCHOR_END: context
     }
 
-    /// Decodes, calls, encodes, and answers.
-    async fn respond(
+    /// Checks the request's declared size and starts decoding it, in the request's context.
+    fn decoding(
         &self,
-        ctx: Context,
-        parts: http::request::Parts,
+        ctx: &Context,
+        mut parts: http::request::Parts,
         body: Body,
-        observed: Option<(Method, Uri, Instant)>,
-    ) -> Response {
-        // A panic in the decoder, endpoint or encoder becomes an error like any other, so the
-        // error handler, the error encoder and the finalizers all see it.
-        let handled = CatchUnwind(Box::pin(self.within_deadline(&ctx, parts, body)))
-            .await
-            .unwrap_or_else(|_| Err(Error::from(Panicked).into()));
-        match handled {
-            Ok(mut response) => {
-                for hook in &self.after {
-                    hook(&ctx, &mut response);
-                }
-                self.finish(&ctx, observed, response)
-            }
-            Err(error) => self.fail(error, &ctx, observed),
+    ) -> Result<BoxFuture<Result<Req, BoxError>>, BoxError> {
+        let limit = self.body_limit;
+        let declared = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|length| length > limit as u64) {
+            return Err(Error::from(DecodeError::TooLarge { limit }).into());
+        }
+        parts.extensions.insert(BodyLimit(limit));
+        let request = Request::from_parts(parts, Body::new(Limited::new(body, limit)));
+        // A decoder may do part of its work before its future is first polled: that part too
+        // runs in the request's context, and a panic there is an error like any other.
+        ctx.clone()
+            .sync_scope(|| std::panic::catch_unwind(AssertUnwindSafe(|| (self.decode)(request))))
+            .map_err(|_| Error::from(Panicked).into())
+    }
+
+    /// Decodes, calls the endpoint and encodes, within `deadline` and the server's drain.
+    fn handling(
+        self: &Arc<Self>,
+        decoding: Result<BoxFuture<Result<Req, BoxError>>, BoxError>,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Bounded<impl Future<Output = Result<Response, BoxError>> + use<Req, Resp>> {
+        let server = Arc::clone(self);
+        let handle = async move {
+            let timeout = server.read_timeout;
+            let request = tokio::time::timeout(timeout, decoding?)
+                .await
+                .map_err(|_| Error::from(DecodeError::Timeout { timeout }))?
+                .map_err(decoder_failure)?;
+            let response = server.endpoint.invoke(request).await?;
+            (server.encode)(response)
+        };
+        Bounded {
+            handle,
+            deadline: deadline.map(tokio::time::sleep_until),
+            drain: DrainWatch::default(),
         }
     }
 
@@ -324,52 +371,81 @@ where
         }
         response
     }
+}
 
-    /// Handles the request, but not past its deadline, nor past the server's drain deadline.
-    async fn within_deadline(
-        &self,
-        ctx: &Context,
-        parts: http::request::Parts,
-        body: Body,
-    ) -> Result<Response, BoxError> {
-        let handling = async {
-            match ctx.deadline() {
-                // Out of time before it starts: not worth decoding.
-                Some(_) if ctx.is_expired() => Err(Error::from(DeadlineExceeded).into()),
-                Some(deadline) => tokio::time::timeout_at(deadline, self.handle(parts, body))
-                    .await
-                    .unwrap_or_else(|_| Err(Error::from(DeadlineExceeded).into())),
-                None => self.handle(parts, body).await,
-            }
-        };
-        // And not past the server's drain deadline, should it be shutting down.
-        drain::or_cut_off(handling).await
+pin_project! {
+    /// A request's handling, ended early with [`DeadlineExceeded`] when its deadline passes, or
+    /// with [`CutOff`] when the server's drain deadline does.
+    struct Bounded<F> {
+        #[pin]
+        handle: F,
+        #[pin]
+        deadline: Option<tokio::time::Sleep>,
+        drain: DrainWatch,
     }
+}
 
-    async fn handle(
-        &self,
-        mut parts: http::request::Parts,
-        body: Body,
-    ) -> Result<Response, BoxError> {
-        let limit = self.body_limit;
-        let declared = parts
-            .headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|length| length > limit as u64) {
-            return Err(Error::from(DecodeError::TooLarge { limit }).into());
+impl<F> Future for Bounded<F>
+where
+    F: Future<Output = Result<Response, BoxError>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut task::Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(handled) = this.handle.poll(cx) {
+            return Poll::Ready(handled);
         }
-        parts.extensions.insert(BodyLimit(limit));
-        let request = Request::from_parts(parts, Body::new(Limited::new(body, limit)));
+        if let Some(deadline) = this.deadline.as_pin_mut()
+            && deadline.poll(cx).is_ready()
+        {
+            return Poll::Ready(Err(Error::from(DeadlineExceeded).into()));
+        }
+        this.drain
+            .poll_passed(cx)
+            .map(|()| Err(Error::from(CutOff).into()))
+    }
+}
 
-        let timeout = self.read_timeout;
-        let request = tokio::time::timeout(timeout, (self.decode)(request))
-            .await
-            .map_err(|_| Error::from(DecodeError::Timeout { timeout }))?
-            .map_err(decoder_failure)?;
-        let response = self.endpoint.invoke(request).await?;
-        (self.encode)(response)
+pin_project! {
+    /// Waits for a request's handling, then answers: the after-hooks, or the error handler and
+    /// encoder, then the finalizers.
+    struct Respond<Req, Resp, F> {
+        #[pin]
+        handling: CatchUnwind<F>,
+        server: Arc<Inner<Req, Resp>>,
+        ctx: Context,
+        observed: Option<(Method, Uri, Instant)>,
+    }
+}
+
+impl<Req, Resp, F> Future for Respond<Req, Resp, F>
+where
+    Req: Send + 'static,
+    Resp: Send + 'static,
+    F: Future<Output = Result<Response, BoxError>>,
+{
+    type Output = Response;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut task::Context<'_>) -> Poll<Response> {
+        let this = self.project();
+        // A panic in the decoder, endpoint or encoder becomes an error like any other, so the
+        // error handler, the error encoder and the finalizers all see it.
+        let handled = match this.handling.poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Ok(handled)) => handled,
+            Poll::Ready(Err(_)) => Err(Error::from(Panicked).into()),
+        };
+        let observed = this.observed.take();
+        Poll::Ready(match handled {
+            Ok(mut response) => {
+                for hook in &this.server.after {
+                    hook(this.ctx, &mut response);
+                }
+                this.server.finish(this.ctx, observed, response)
+            }
+            Err(error) => this.server.fail(error, this.ctx, observed),
+        })
     }
 }
 
@@ -420,18 +496,50 @@ impl Classify for Panicked {
     }
 }
 
-/// Resolves to `Err` instead of unwinding when the inner future panics.
-struct CatchUnwind<F>(Pin<Box<F>>);
+pin_project! {
+    /// Resolves to `Err` instead of unwinding when the inner future panics.
+    struct CatchUnwind<F> {
+        #[pin]
+        inner: F,
+    }
+}
 
 impl<F: Future> Future for CatchUnwind<F> {
     type Output = Result<F::Output, Box<dyn Any + Send>>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut task::Context<'_>) -> Poll<Self::Output> {
-        let inner = self.0.as_mut();
+    fn poll(self: Pin<&mut Self>, cx: &mut task::Context<'_>) -> Poll<Self::Output> {
+        let inner = self.project().inner;
         match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
             Ok(poll) => poll.map(Ok),
             Err(panic) => Poll::Ready(Err(panic)),
         }
+    }
+}
+
+pin_project! {
+    /// What [`Server`] answers: the served response, or a 500 if serving panicked outside the
+    /// handling (a hook, the error encoder).
+    struct Answer<F> {
+        #[pin]
+        serving: Option<CatchUnwind<F>>,
+    }
+}
+
+impl<F: Future<Output = Response>> Future for Answer<F> {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut task::Context<'_>) -> Poll<Self::Output> {
+        let answer = match self.project().serving.as_pin_mut() {
+            Some(serving) => match serving.poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(answer) => answer.ok(),
+            },
+            None => None,
+        };
+        // The panic hook has already reported the panic.
+        Poll::Ready(Ok(
+            answer.unwrap_or_else(|| encode_error(&Error::from(Panicked)))
+        ))
     }
 }
 
@@ -451,15 +559,12 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let inner = self.inner.clone();
         // Panics in the handling itself are caught inside `serve`; this catches the rest (a
         // panicking hook or error encoder), answering with a 500 rather than a dropped
-        // connection. The panic hook has already reported it.
-        let serve = CatchUnwind(Box::pin(async move { inner.serve(request).await }));
-        Box::pin(async move {
-            Ok(serve
-                .await
-                .unwrap_or_else(|_| encode_error(&Error::from(Panicked))))
+        // connection.
+        let serving = std::panic::catch_unwind(AssertUnwindSafe(|| self.inner.serve(request)));
+        Box::pin(Answer {
+            serving: serving.ok().map(|inner| CatchUnwind { inner }),
         })
     }
 }
