@@ -37,6 +37,10 @@ pub struct Args {
     #[arg(long = "grpc-addr", value_name = "ADDR", default_value = ":8082")]
     pub grpc_addr: ListenAddr,
 
+    /// JSON RPC listen address.
+    #[arg(long = "jsonrpc-addr", value_name = "ADDR", default_value = ":8084")]
+    pub jsonrpc_addr: ListenAddr,
+
     /// Sum calls a second the server accepts before refusing with "rate limit exceeded" (Go
     /// kit: 1).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_LIMIT)]
@@ -133,6 +137,11 @@ pub async fn main() -> ExitCode {
                 kit_core::transport::grpc::serve(listener, grpc_routes, shutdown)
             },
             announce("gRPC"),
+        )
+        .http(
+            &args.jsonrpc_addr,
+            transport::jsonrpc::app(&set, &logger),
+            announce("JSONRPC over HTTP"),
         )
         .run()
         .await

@@ -260,9 +260,14 @@ async fn sigterm_drains_every_listener_and_exits_0() {
             .status,
         StatusCode::OK
     );
-    let (debug, http, grpc) = (svc.debug, svc.http, svc.grpc);
+    let (debug, http, grpc, jsonrpc) = (svc.debug, svc.http, svc.grpc, svc.jsonrpc);
     let output = svc.service.stop();
-    for (transport, port) in [("debug/HTTP", debug), ("HTTP", http), ("gRPC", grpc)] {
+    for (transport, port) in [
+        ("debug/HTTP", debug),
+        ("HTTP", http),
+        ("gRPC", grpc),
+        ("\"JSONRPC over HTTP\"", jsonrpc),
+    ] {
         assert!(
             output.contains(&format!("transport={transport} addr=127.0.0.1:{port}")),
             "{output}"

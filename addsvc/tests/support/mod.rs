@@ -17,15 +17,25 @@ pub struct Addsvc {
     pub debug: u16,
     pub http: u16,
     pub grpc: u16,
+    pub jsonrpc: u16,
 }
 
 impl Addsvc {
     /// Starts `addsvc` with `args` on free ports and waits until it listens.
     pub fn start(args: &[&str]) -> Self {
-        let (debug, http, grpc) = (free_port(), free_port(), free_port());
+        let (debug, http, grpc, jsonrpc) = (free_port(), free_port(), free_port(), free_port());
         let addr = |port: u16| format!("127.0.0.1:{port}");
-        let (d, h, g) = (addr(debug), addr(http), addr(grpc));
-        let mut all = vec!["-debug.addr", &d, "-http-addr", &h, "--grpc-addr", &g];
+        let (d, h, g, j) = (addr(debug), addr(http), addr(grpc), addr(jsonrpc));
+        let mut all = vec![
+            "-debug.addr",
+            &d,
+            "-http-addr",
+            &h,
+            "--grpc-addr",
+            &g,
+            "-jsonrpc-addr",
+            &j,
+        ];
         all.extend_from_slice(args);
         // Every listener is bound before any serves: once one answers, all do.
         let service = Service::start_on(BIN, &all, &[], debug);
@@ -34,7 +44,12 @@ impl Addsvc {
             debug,
             http,
             grpc,
+            jsonrpc,
         }
+    }
+
+    pub fn jsonrpc_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.jsonrpc)
     }
 
     pub fn http_url(&self, path: &str) -> String {

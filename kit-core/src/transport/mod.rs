@@ -8,3 +8,8 @@
 pub mod grpc;
 #[cfg(any(feature = "http-server", feature = "http-client"))]
 pub mod http;
+#[cfg(all(
+    feature = "jsonrpc",
+    any(feature = "http-server", feature = "http-client")
+))]
+pub mod jsonrpc;
