@@ -1,4 +1,5 @@
-//! The command line of `addsvc`: Go kit's flags, five listeners, one drain.
+//! The command lines: `addsvc`, Go kit's flags, five listeners, one drain; and `addcli`, one
+//! call through the client package.
 
 use std::num::NonZeroU32;
 use std::process::ExitCode;
@@ -11,9 +12,10 @@ use kit_core::log::{Format, Logger};
 use kit_core::metrics::Registry;
 use kit_core::run::{self, DrainArgs, Program, fail};
 use kit_core::transport::http::metrics_router;
+use kit_core::transport::thrift::{self, Framing, Protocol};
 
 use crate::endpoint::{DEFAULT_LIMIT, Limits, Set};
-use crate::service::BasicService;
+use crate::service::{AddService, BasicService};
 use crate::transport;
 
 /// The flags of `addsvc`.
@@ -36,6 +38,35 @@ pub struct Args {
     /// gRPC listen address.
     #[arg(long = "grpc-addr", value_name = "ADDR", default_value = ":8082")]
     pub grpc_addr: ListenAddr,
+
+    /// Thrift listen address.
+    #[arg(long = "thrift-addr", value_name = "ADDR", default_value = ":8083")]
+    pub thrift_addr: ListenAddr,
+
+    /// Thrift protocol: binary or compact (Go's json and simplejson are not in the Rust Thrift
+    /// library).
+    #[arg(
+        long = "thrift-protocol",
+        value_name = "PROTOCOL",
+        default_value = "binary"
+    )]
+    pub thrift_protocol: Protocol,
+
+    /// Thrift buffer size in bytes; 0 for unbuffered.
+    #[arg(long = "thrift-buffer", value_name = "BYTES", default_value_t = 0)]
+    pub thrift_buffer: usize,
+
+    /// Frame Thrift messages: the flag alone, or -thrift-framed=true.
+    #[arg(
+        long = "thrift-framed",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_value_t = false,
+        default_missing_value = "true",
+        require_equals = true,
+        action = clap::ArgAction::Set
+    )]
+    pub thrift_framed: bool,
 
     /// JSON RPC listen address.
     #[arg(long = "jsonrpc-addr", value_name = "ADDR", default_value = ":8084")]
@@ -73,6 +104,18 @@ pub struct Args {
 }
 
 impl Args {
+    /// The Thrift server's protocol and framing, with kit-core's limits.
+    pub fn thrift_config(&self) -> thrift::Config {
+        thrift::Config {
+            protocol: self.thrift_protocol,
+            framing: Framing {
+                buffer: self.thrift_buffer,
+                framed: self.thrift_framed,
+            },
+            ..thrift::Config::default()
+        }
+    }
+
     /// The endpoints' rate limits these flags ask for.
     pub fn limits(&self) -> Limits {
         Limits {
@@ -110,6 +153,8 @@ pub async fn main() -> ExitCode {
     };
     tokio::spawn(registry.clone().upkeep(UPKEEP));
     let debug: Router = metrics_router(&registry);
+    let thrift_processor = transport::thrift::processor(&set, &logger);
+    let thrift_config = args.thrift_config();
 
     Program::new("addsvc")
         .drain_timeout(args.drain.drain_timeout)
@@ -138,6 +183,13 @@ pub async fn main() -> ExitCode {
             },
             announce("gRPC"),
         )
+        .listener(
+            &args.thrift_addr,
+            move |listener, shutdown| {
+                thrift::serve(listener, thrift_processor, thrift_config, shutdown)
+            },
+            announce("Thrift"),
+        )
         .http(
             &args.jsonrpc_addr,
             transport::jsonrpc::app(&set, &logger),
@@ -151,4 +203,177 @@ pub async fn main() -> ExitCode {
 /// Logs where a transport listens, as Go kit does: `transport=HTTP addr=:8081`.
 fn announce(transport: &'static str) -> impl FnOnce(&ListenAddr) + Send + 'static {
     move |addr| tracing::info!(transport, addr = %addr)
+}
+
+/// The flags of `addcli`.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "addcli",
+    version,
+    about = "Calls addsvc once over HTTP, gRPC, JSON-RPC or Thrift and prints the answer.",
+    after_help = "The first address given picks the transport, in this order: -http-addr, -grpc-addr, -jsonrpc-addr, -thrift-addr.\n\nExamples:\n  addcli -http-addr localhost:8081 1 2\n  addcli -grpc-addr localhost:8082 -method concat hello world\n  addcli -thrift-addr localhost:8083 -thrift-protocol compact -thrift-framed -- -5 2\n\nBusiness errors and failures are printed on stderr as \"error: ...\" with exit status 1."
+)]
+pub struct CliArgs {
+    /// HTTP address of addsvc.
+    #[arg(long = "http-addr", value_name = "ADDR", default_value = "")]
+    pub http_addr: String,
+
+    /// gRPC address of addsvc.
+    #[arg(long = "grpc-addr", value_name = "ADDR", default_value = "")]
+    pub grpc_addr: String,
+
+    /// Thrift address of addsvc.
+    #[arg(long = "thrift-addr", value_name = "ADDR", default_value = "")]
+    pub thrift_addr: String,
+
+    /// JSON RPC address of addsvc.
+    #[arg(long = "jsonrpc-addr", value_name = "ADDR", default_value = "")]
+    pub jsonrpc_addr: String,
+
+    /// Thrift protocol: binary or compact (the server's).
+    #[arg(
+        long = "thrift-protocol",
+        value_name = "PROTOCOL",
+        default_value = "binary"
+    )]
+    pub thrift_protocol: Protocol,
+
+    /// Thrift buffer size in bytes; 0 for unbuffered.
+    #[arg(long = "thrift-buffer", value_name = "BYTES", default_value_t = 0)]
+    pub thrift_buffer: usize,
+
+    /// Frame Thrift messages, as the server does: the flag alone, or -thrift-framed=true.
+    #[arg(
+        long = "thrift-framed",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_value_t = false,
+        default_missing_value = "true",
+        require_equals = true,
+        action = clap::ArgAction::Set
+    )]
+    pub thrift_framed: bool,
+
+    /// The method to call: sum or concat.
+    #[arg(long, value_name = "METHOD", default_value = "sum")]
+    pub method: String,
+
+    /// The first argument: an integer for sum, a string for concat.
+    #[arg(allow_negative_numbers = true)]
+    pub a: String,
+
+    /// The second argument.
+    #[arg(allow_negative_numbers = true)]
+    pub b: String,
+}
+
+// ANCHOR: addcli
+/// The whole of `addcli`: pick the transport, make the client, call once, print.
+pub async fn addcli() -> ExitCode {
+    let args: CliArgs = match run::parse() {
+        Ok(args) => args,
+        Err(exit) => return exit,
+    };
+    let options = crate::client::Options::default();
+    let svc = if !args.http_addr.is_empty() {
+        crate::client::http(&args.http_addr, &options)
+    } else if !args.grpc_addr.is_empty() {
+        crate::client::grpc(&args.grpc_addr, &options)
+    } else if !args.jsonrpc_addr.is_empty() {
+        crate::client::jsonrpc(&args.jsonrpc_addr, &options)
+    } else if !args.thrift_addr.is_empty() {
+        let config = thrift::Config {
+            protocol: args.thrift_protocol,
+            framing: Framing {
+                buffer: args.thrift_buffer,
+                framed: args.thrift_framed,
+            },
+            ..thrift::Config::default()
+        };
+        crate::client::thrift(&args.thrift_addr, config, &options)
+    } else {
+        return fail("no remote address specified");
+    };
+    let svc = match svc {
+        Ok(svc) => svc,
+        Err(err) => return fail(err),
+    };
+    match args.method.as_str() {
+        "sum" => {
+            let (a, b) = match (parse_int(&args.a), parse_int(&args.b)) {
+                (Ok(a), Ok(b)) => (a, b),
+                (Err(err), _) | (_, Err(err)) => return fail(err),
+            };
+            match svc.sum(a, b).await {
+                Ok(v) => println!("{a} + {b} = {v}"),
+                Err(err) => return fail(err),
+            }
+        }
+        "concat" => match svc.concat(&args.a, &args.b).await {
+            Ok(v) => println!(
+                "{} + {} = {}",
+                go_quote(&args.a),
+                go_quote(&args.b),
+                go_quote(&v)
+            ),
+            Err(err) => return fail(err),
+        },
+        other => return fail(format_args!("invalid method {other:?}")),
+    }
+    ExitCode::SUCCESS
+}
+// ANCHOR_END: addcli
+
+/// An argument of sum: a decimal integer (Go kit's addcli reads anything else as 0, silently).
+fn parse_int(arg: &str) -> Result<i64, String> {
+    arg.parse()
+        .map_err(|e| format!("invalid integer {arg:?}: {e}"))
+}
+
+/// `s` quoted as Go's `%q` does (`strconv.Quote`): double quotes, backslash escapes for quotes,
+/// backslashes and control characters, other characters as they are.
+pub fn go_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{b}' => out.push_str("\\v"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_like_go() {
+        assert_eq!(go_quote("ab"), "\"ab\"");
+        assert_eq!(go_quote("a\"b\\c"), "\"a\\\"b\\\\c\"");
+        assert_eq!(go_quote("tab\there\n"), "\"tab\\there\\n\"");
+        assert_eq!(go_quote("é\u{1}"), "\"é\\x01\"");
+        assert_eq!(go_quote("\u{85}"), "\"\\u0085\"");
+    }
+
+    #[test]
+    fn integers_must_be_integers() {
+        assert_eq!(parse_int("-5"), Ok(-5));
+        assert!(parse_int("x").is_err());
+        assert!(parse_int("1.5").is_err());
+    }
 }

@@ -230,3 +230,83 @@ impl AddService for Set {
     }
 }
 // ANCHOR_END: set
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::BasicService;
+    use std::time::Duration;
+
+    /// A service whose every call fails to reach its backend.
+    struct Broken;
+
+    impl AddService for Broken {
+        async fn sum(&self, _: i64, _: i64) -> Result<i64, Error> {
+            Err(Error::Transport(kit_core::Error::new(
+                kit_core::error::ErrorKind::Unavailable,
+                "backend down",
+            )))
+        }
+
+        async fn concat(&self, _: &str, _: &str) -> Result<String, Error> {
+            Ok(String::new())
+        }
+    }
+
+    fn one() -> NonZeroU32 {
+        NonZeroU32::MIN
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn refusals_of_the_limiter_do_not_open_the_breaker() {
+        let limits = Limits {
+            sum_rate: one(),
+            sum_burst: one(),
+            ..Limits::default()
+        };
+        let set = Set::new(BasicService, &limits, &Logger::discard(), &Registry::new());
+        assert_eq!(set.sum(1, 2).await.ok(), Some(3));
+        for _ in 0..10 {
+            let err = set.sum(1, 2).await.expect_err("limited");
+            assert_eq!(err.to_string(), "rate limit exceeded");
+        }
+        tokio::time::advance(Duration::from_secs(1)).await;
+        // Go kit's breaker would be open for a minute by now.
+        assert_eq!(set.sum(1, 2).await.ok(), Some(3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failures_open_the_breaker_and_business_errors_do_not() {
+        let set = Set::new(
+            BasicService,
+            &Limits::default(),
+            &Logger::discard(),
+            &Registry::new(),
+        );
+        for _ in 0..10 {
+            assert!(set.sum(0, 0).await.expect_err("zeroes") == ServiceError::TwoZeroes);
+        }
+        assert_eq!(set.sum(1, 2).await.ok(), Some(3));
+
+        let broken = Set::new(
+            Broken,
+            &Limits::default(),
+            &Logger::discard(),
+            &Registry::new(),
+        );
+        for _ in 0..6 {
+            let err = broken.sum(1, 2).await.expect_err("down");
+            assert_eq!(err.to_string(), "backend down");
+        }
+        let open = broken.sum(1, 2).await.expect_err("open");
+        assert_eq!(open.to_string(), "circuit breaker is open");
+        assert!(
+            matches!(open, Error::Transport(e) if e.kind() == kit_core::error::ErrorKind::Unavailable)
+        );
+        // Concat's breaker is its own.
+        assert!(broken.concat("a", "b").await.is_ok());
+        tokio::time::advance(Duration::from_secs(61)).await;
+        let trial = broken.sum(1, 2).await.expect_err("still down");
+        assert_eq!(trial.to_string(), "backend down");
+    }
+}

@@ -24,6 +24,7 @@
 //! same thing in-process; [`cli`] is the command line.
 
 pub mod cli;
+pub mod client;
 pub mod endpoint;
 pub mod instrumenting;
 pub mod logging;

@@ -260,13 +260,15 @@ async fn sigterm_drains_every_listener_and_exits_0() {
             .status,
         StatusCode::OK
     );
-    let (debug, http, grpc, jsonrpc) = (svc.debug, svc.http, svc.grpc, svc.jsonrpc);
+    let (debug, http, grpc) = (svc.debug, svc.http, svc.grpc);
+    let (jsonrpc, thrift) = (svc.jsonrpc, svc.thrift);
     let output = svc.service.stop();
     for (transport, port) in [
         ("debug/HTTP", debug),
         ("HTTP", http),
         ("gRPC", grpc),
         ("\"JSONRPC over HTTP\"", jsonrpc),
+        ("Thrift", thrift),
     ] {
         assert!(
             output.contains(&format!("transport={transport} addr=127.0.0.1:{port}")),

@@ -8,6 +8,8 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use testkit::process::{Service, free_port};
 
+pub mod thrift;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_addsvc");
 
 /// The addsvc binary, listening on free ports of 127.0.0.1.
@@ -18,14 +20,17 @@ pub struct Addsvc {
     pub http: u16,
     pub grpc: u16,
     pub jsonrpc: u16,
+    pub thrift: u16,
 }
 
 impl Addsvc {
     /// Starts `addsvc` with `args` on free ports and waits until it listens.
     pub fn start(args: &[&str]) -> Self {
-        let (debug, http, grpc, jsonrpc) = (free_port(), free_port(), free_port(), free_port());
+        let (debug, http, grpc) = (free_port(), free_port(), free_port());
+        let (jsonrpc, thrift) = (free_port(), free_port());
         let addr = |port: u16| format!("127.0.0.1:{port}");
-        let (d, h, g, j) = (addr(debug), addr(http), addr(grpc), addr(jsonrpc));
+        let (d, h, g) = (addr(debug), addr(http), addr(grpc));
+        let (j, t) = (addr(jsonrpc), addr(thrift));
         let mut all = vec![
             "-debug.addr",
             &d,
@@ -35,6 +40,8 @@ impl Addsvc {
             &g,
             "-jsonrpc-addr",
             &j,
+            "-thrift-addr",
+            &t,
         ];
         all.extend_from_slice(args);
         // Every listener is bound before any serves: once one answers, all do.
@@ -45,6 +52,7 @@ impl Addsvc {
             http,
             grpc,
             jsonrpc,
+            thrift,
         }
     }
 

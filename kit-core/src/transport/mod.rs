@@ -13,3 +13,5 @@ pub mod http;
     any(feature = "http-server", feature = "http-client")
 ))]
 pub mod jsonrpc;
+#[cfg(feature = "thrift")]
+pub mod thrift;

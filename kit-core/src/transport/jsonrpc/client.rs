@@ -178,9 +178,11 @@ impl<Req, Resp> Inner<Req, Resp> {
         *request.timeout_mut() = ctx.remaining();
         *request.body_mut() = Some(body.into());
 
-        let transport = |source| ClientError::Transport {
-            url: self.url.clone(),
-            source,
+        let transport = |source| {
+            Error::from(ClientError::Transport {
+                url: self.url.clone(),
+                source,
+            })
         };
         let mut response = self.http.execute(request).await.map_err(transport)?;
         let status = response.status();
