@@ -1,5 +1,8 @@
 //! The `addsvc` binary as a user runs it: HTTP/JSON and gRPC on their listeners, metrics on the
 //! debug listener, every business error, bad input on each, and SIGTERM draining them all.
+//!
+//! The tests run on two threads: hyper's HTTP/2 client closes its connection on a task of its
+//! own, which must be able to run while a test waits for the server to stop.
 
 mod support;
 
@@ -8,7 +11,7 @@ use testkit::http::{post_json, send};
 
 use support::{Addsvc, Field, concat_request, fields, frame, grpc_call, sum_request};
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_answers_as_go_kit() {
     let svc = Addsvc::start(&[]);
     for (path, body, status, answer) in [
@@ -48,7 +51,7 @@ async fn http_answers_as_go_kit() {
     svc.service.stop();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_refuses_bad_input_with_json_errors() {
     let svc = Addsvc::start(&[]);
     let bad = post_json(&svc.http_url("/sum"), "{bad").await;
@@ -76,7 +79,7 @@ async fn http_refuses_bad_input_with_json_errors() {
     svc.service.stop();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn go_kits_limits_refuse_with_429_and_do_not_open_the_breaker() {
     let svc = Addsvc::start(&["--sum-rate", "1", "--sum-burst", "1"]);
     let url = svc.http_url("/sum");
@@ -96,7 +99,7 @@ async fn go_kits_limits_refuse_with_429_and_do_not_open_the_breaker() {
     svc.service.stop();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_answers_a_client_built_by_hand() {
     let svc = Addsvc::start(&[]);
     let sum = grpc_call(svc.grpc, "/pb.Add/Sum", frame(&sum_request(1, 2)), &[]).await;
@@ -140,7 +143,7 @@ async fn grpc_answers_a_client_built_by_hand() {
     svc.service.stop();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_refuses_bad_input_with_proper_codes() {
     let svc = Addsvc::start(&["--sum-rate", "1", "--sum-burst", "1"]);
     // Field 1 announced as a string 100 bytes long, with 2 bytes there: not a message.
@@ -183,7 +186,7 @@ async fn grpc_refuses_bad_input_with_proper_codes() {
     svc.service.stop();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_health_and_reflection_answer_standard_tools() {
     let svc = Addsvc::start(&[]);
     // grpc.health.v1.Health/Check with service "pb.Add": status SERVING (1), field 1.
@@ -209,7 +212,7 @@ async fn grpc_health_and_reflection_answer_standard_tools() {
     svc.service.stop();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_are_promtool_clean_and_count_negative_sums() {
     let svc = Addsvc::start(&[]);
     post_json(&svc.http_url("/sum"), r#"{"a":-5,"b":2}"#).await;
@@ -251,7 +254,7 @@ async fn metrics_are_promtool_clean_and_count_negative_sums() {
     svc.service.stop();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_every_listener_and_exits_0() {
     let svc = Addsvc::start(&[]);
     assert_eq!(
@@ -263,6 +266,7 @@ async fn sigterm_drains_every_listener_and_exits_0() {
     let (debug, http, grpc) = (svc.debug, svc.http, svc.grpc);
     let (jsonrpc, thrift) = (svc.jsonrpc, svc.thrift);
     let output = svc.service.stop();
+    assert!(!output.contains("still in flight"), "{output}");
     for (transport, port) in [
         ("debug/HTTP", debug),
         ("HTTP", http),
