@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """The load benchmark: every service of the tutorial under the same HTTP load, against a bare
-axum handler doing the same JSON work, the ceiling that kit-core's cost is measured against.
+axum handler doing the same JSON work, the ceiling that kit-core's cost is measured against;
+and addsvc over HTTP (/sum, against a bare axum /sum) and over gRPC (Sum, against a bare tonic
+service doing the same addition, driven by loadbench's own gRPC load generator, grpc-load).
 
 It builds the release binaries, starts each scenario's servers on 127.0.0.1, drives them with
 wrk (installed from Debian's packages if missing) for a fixed time and number of connections,
@@ -9,7 +11,7 @@ body) and each server's peak RSS. Scenarios are run several times, interleaved, 
 is reported with the spread (min to max). Servers run on CPU 0 and wrk on CPU 1 (taskset) when
 the machine has two CPUs or more.
 
-Usage: scripts/loadbench [--duration 10] [--connections 64] [--runs 5] [--quick]
+Usage: scripts/loadbench [--duration 10] [--connections 64] [--runs 5] [--quick] [--only addsvc]
 Results: a table on stdout, and JSON in target/bench/load.json.
 """
 
@@ -30,7 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 RELEASE = TARGET / "release"
-WRK_SCRIPT = ROOT / "loadbench" / "wrk" / "uppercase.lua"
+WRK_SCRIPTS = {"uppercase": ROOT / "loadbench" / "wrk" / "uppercase.lua",
+               "sum": ROOT / "loadbench" / "wrk" / "sum.lua"}
 PATIENCE = 30.0
 UNLIMITED = ["--rate", "1000000", "--burst", "1000000"]
 
@@ -41,6 +44,8 @@ TARGETS = {
     "stringsvc2 / stringsvc1 (requests per CPU second)": 0.85,
     "proxy hop at half saturation (p50, ms)": 0.3,
     "RSS of any service after the load (MiB)": 6.0,
+    "addsvc HTTP /sum / bare axum /sum (requests/s)": 0.90,
+    "addsvc gRPC Sum / bare tonic Sum (requests/s)": 0.85,
 }
 
 
@@ -65,7 +70,7 @@ def build():
     log("building release binaries")
     subprocess.run(
         ["cargo", "build", "--release", "--quiet", "-p", "stringsvc1", "-p", "stringsvc2",
-         "-p", "stringsvc3", "-p", "loadbench"],
+         "-p", "stringsvc3", "-p", "addsvc", "-p", "loadbench"],
         cwd=ROOT, check=True)
 
 
@@ -148,7 +153,8 @@ class Server:
 
 def start(name, binary, args, workdir):
     port = free_port()
-    listen = ["--listen", f"127.0.0.1:{port}"] if binary != "bare-axum" else [f"127.0.0.1:{port}"]
+    bare = binary in ("bare-axum", "bare-tonic")
+    listen = [f"127.0.0.1:{port}"] if bare else ["--listen", f"127.0.0.1:{port}"]
     server = Server(name, [str(RELEASE / binary)] + listen + args, workdir / f"{name}.log")
     try:
         return server.wait_for(port)
@@ -171,13 +177,34 @@ def fleet(workdir, limit_args):
     return [proxy] + instances
 
 
+def addsvc(workdir, transport):
+    """addsvc with its five listeners on free ports; the one measured is `transport`'s."""
+    ports = {flag: free_port() for flag in
+             ["-debug.addr", "-http-addr", "-grpc-addr", "-thrift-addr", "-jsonrpc-addr"]}
+    args = [x for flag, port in ports.items() for x in (flag, f"127.0.0.1:{port}")]
+    server = Server("addsvc", [str(RELEASE / "addsvc")] + args, workdir / "addsvc.log")
+    try:
+        return [server.wait_for(ports[transport])]
+    except Exception:
+        server.stop()
+        raise
+
+
 SCENARIOS = {
     "bare axum": lambda w: [start("bare-axum", "bare-axum", [], w)],
     "stringsvc1": lambda w: [start("stringsvc1", "stringsvc1", [], w)],
     "stringsvc2": lambda w: [start("stringsvc2", "stringsvc2", [], w)],
     "stringsvc3 proxy, 3 instances": lambda w: fleet(w, UNLIMITED),
     "stringsvc3 proxy, default limit": lambda w: fleet(w, []),
+    "bare axum /sum": lambda w: [start("bare-axum", "bare-axum", [], w)],
+    "addsvc HTTP /sum": lambda w: addsvc(w, "-http-addr"),
+    "bare tonic Sum": lambda w: [start("bare-tonic", "bare-tonic", [], w)],
+    "addsvc gRPC Sum": lambda w: addsvc(w, "-grpc-addr"),
 }
+
+# The load each scenario gets: wrk with a script, or grpc-load; uppercase unless named here.
+LOAD = {"bare axum /sum": "sum", "addsvc HTTP /sum": "sum",
+        "bare tonic Sum": "grpc", "addsvc gRPC Sum": "grpc"}
 
 # For the proxy hop: one instance called directly, and the same behind a proxy.
 HOP = {
@@ -186,8 +213,23 @@ HOP = {
 }
 
 
-def wrk(port, seconds, connections, pace_ms, workdir):
-    script = WRK_SCRIPT.read_text()
+def grpc_load(port, seconds, connections):
+    """grpc-load with as many calls in flight as wrk has connections, over 4 HTTP/2
+    connections (gRPC clients multiplex; one connection per call would measure handshakes)."""
+    streams = max(1, connections // 4)
+    command = pinned(LOAD_CPUS, [str(RELEASE / "grpc-load"), f"127.0.0.1:{port}",
+                                 "--connections", "4", "--streams", str(streams),
+                                 "--duration", str(seconds)])
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    result = json.loads(output.strip().splitlines()[-1])
+    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    return result
+
+
+def wrk(port, seconds, connections, pace_ms, workdir, load="uppercase"):
+    if load == "grpc":
+        return grpc_load(port, seconds, connections)
+    script = WRK_SCRIPTS[load].read_text()
     if pace_ms:
         script = script.replace("-- PACING", f"function delay()\n    return {pace_ms}\nend")
     script_path = workdir / "load.lua"
@@ -212,14 +254,15 @@ def steal_ticks():
 
 
 def run_scenario(name, make, seconds, connections, pace_ms=None):
+    load = LOAD.get(name, "uppercase")
     with tempfile.TemporaryDirectory(prefix="loadbench-") as tmp:
         workdir = Path(tmp)
         servers = make(workdir)
         try:
-            wrk(servers[0].port, 1, connections, pace_ms, workdir)  # warm-up, not recorded
+            wrk(servers[0].port, 1, connections, pace_ms, workdir, load)  # warm-up, not recorded
             stolen = steal_ticks()
             cpu_before = sum(s.cpu_seconds() for s in servers)
-            result = wrk(servers[0].port, seconds, connections, pace_ms, workdir)
+            result = wrk(servers[0].port, seconds, connections, pace_ms, workdir, load)
             cpu = sum(s.cpu_seconds() for s in servers) - cpu_before
             # Requests per second of server CPU: what a request costs, whatever share of the
             # CPU the hypervisor left the servers during the run.
@@ -278,6 +321,8 @@ def main():
     parser.add_argument("--quick", action="store_true", help="2-second single runs, to try it out")
     parser.add_argument("--no-build", action="store_true", help="use the binaries already built")
     parser.add_argument("--out", default=str(TARGET / "bench" / "load.json"))
+    parser.add_argument("--only", action="append", default=[],
+                        help="run only the scenarios whose names contain this (repeatable)")
     args = parser.parse_args()
     if args.quick:
         args.duration, args.runs = 2, 1
@@ -286,47 +331,59 @@ def main():
     if not args.no_build:
         build()
 
-    results = {name: [] for name in list(SCENARIOS) + list(HOP)}
+    chosen = {name: make for name, make in SCENARIOS.items()
+              if not args.only or any(part in name for part in args.only)}
+    hop = "stringsvc3 proxy, 3 instances" in chosen
+    results = {name: [] for name in list(chosen) + (list(HOP) if hop else [])}
     for run in range(args.runs):
         log(f"run {run + 1} of {args.runs}")
         # Every other run goes through the scenarios backwards, so that a machine slowly getting
         # faster or slower favours none of them.
-        order = list(SCENARIOS.items())
+        order = list(chosen.items())
         for name, make in (order if run % 2 == 0 else reversed(order)):
             results[name].append(run_scenario(name, make, args.duration, args.connections))
 
     # Half of the proxy's saturation, paced: each connection waits 2 ms between requests.
-    saturation = statistics.median(r["rps"] for r in results["stringsvc3 proxy, 3 instances"])
-    pace_ms = 2
-    hop_connections = max(1, round(saturation / 2 * pace_ms / 1000))
-    log(f"proxy hop at half saturation: {saturation / 2:.0f} req/s target, "
-        f"{hop_connections} connections paced at {pace_ms} ms")
-    for run in range(args.runs):
-        order = list(HOP.items())
-        for name, make in (order if run % 2 == 0 else reversed(order)):
-            results[name].append(
-                run_scenario(name, make, args.duration, hop_connections, pace_ms))
+    pace_ms, hop_connections = 2, 0
+    if hop:
+        saturation = statistics.median(r["rps"] for r in results["stringsvc3 proxy, 3 instances"])
+        hop_connections = max(1, round(saturation / 2 * pace_ms / 1000))
+        log(f"proxy hop at half saturation: {saturation / 2:.0f} req/s target, "
+            f"{hop_connections} connections paced at {pace_ms} ms")
+        for run in range(args.runs):
+            order = list(HOP.items())
+            for name, make in (order if run % 2 == 0 else reversed(order)):
+                results[name].append(
+                    run_scenario(name, make, args.duration, hop_connections, pace_ms))
 
     summary = {name: summarize(runs) for name, runs in results.items()}
-    hop_ms = (summary["hop: through the proxy"]["p50_us"]["median"]
-              - summary["hop: stringsvc3 instance"]["p50_us"]["median"]) / 1000
+
     def ratio(a, b, key):
         """The median of the per-run ratios: runs next to each other in time share the
         machine's conditions, which drift over minutes on a shared host."""
         pairs = [x[key] / y[key] for x, y in zip(results[a], results[b]) if y[key] > 0]
         return statistics.median(pairs) if pairs else float("nan")
 
-    figures = {
-        "stringsvc1 / bare axum (requests/s)": ratio("stringsvc1", "bare axum", "rps"),
-        "stringsvc2 / stringsvc1 (requests/s)": ratio("stringsvc2", "stringsvc1", "rps"),
+    pairs = {
+        "stringsvc1 / bare axum (requests/s)": ("stringsvc1", "bare axum", "rps"),
+        "stringsvc2 / stringsvc1 (requests/s)": ("stringsvc2", "stringsvc1", "rps"),
         "stringsvc1 / bare axum (requests per CPU second)":
-            ratio("stringsvc1", "bare axum", "requests_per_cpu_second"),
+            ("stringsvc1", "bare axum", "requests_per_cpu_second"),
         "stringsvc2 / stringsvc1 (requests per CPU second)":
-            ratio("stringsvc2", "stringsvc1", "requests_per_cpu_second"),
-        "proxy hop at half saturation (p50, ms)": hop_ms,
-        "RSS of any service after the load (MiB)":
-            max(s["rss_after_mib"] for s in summary.values()),
+            ("stringsvc2", "stringsvc1", "requests_per_cpu_second"),
+        "addsvc HTTP /sum / bare axum /sum (requests/s)":
+            ("addsvc HTTP /sum", "bare axum /sum", "rps"),
+        "addsvc gRPC Sum / bare tonic Sum (requests/s)":
+            ("addsvc gRPC Sum", "bare tonic Sum", "rps"),
     }
+    figures = {name: ratio(a, b, key) for name, (a, b, key) in pairs.items()
+               if a in results and b in results}
+    if hop:
+        figures["proxy hop at half saturation (p50, ms)"] = (
+            summary["hop: through the proxy"]["p50_us"]["median"]
+            - summary["hop: stringsvc3 instance"]["p50_us"]["median"]) / 1000
+    figures["RSS of any service after the load (MiB)"] = max(
+        s["rss_after_mib"] for s in summary.values())
     checks = {}
     for name, figure in figures.items():
         limit = TARGETS[name]
