@@ -20,7 +20,7 @@ use crate::endpoint::{Endpoint, EndpointExt, Failer};
 use crate::error::{BoxError, Error};
 use crate::json;
 use crate::transport::http::propagation;
-use crate::transport::http::{DEFAULT_BODY_LIMIT, Request, Response};
+use crate::transport::http::{DEFAULT_BODY_LIMIT, DEFAULT_READ_TIMEOUT, Request, Response};
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 type MethodFn = Arc<dyn Fn(Value) -> BoxFuture<Result<Value, ErrorObject>> + Send + Sync>;
@@ -140,10 +140,46 @@ impl Server {
                 return self.answer(StatusCode::OK, &Reply::failure(Value::Null, error));
             }
         };
+        let too_large = || {
+            let error = ErrorObject::new(
+                INVALID_REQUEST,
+                format!(
+                    "request body is too large: the limit is {} bytes",
+                    self.body_limit
+                ),
+            );
+            self.answer(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &Reply::failure(Value::Null, error),
+            )
+        };
+        // A declared length over the limit is refused before a byte of the body is read.
+        let declared = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|length| length > self.body_limit as u64) {
+            return too_large();
+        }
         let body = Limited::new(request.into_body(), self.body_limit);
-        let bytes = match body.collect().await {
-            Ok(collected) => collected.to_bytes(),
+        let read = tokio::time::timeout(DEFAULT_READ_TIMEOUT, body.collect()).await;
+        let bytes = match read {
             Err(_) => {
+                let error = ErrorObject::new(
+                    INVALID_REQUEST,
+                    format!(
+                        "request body was not received within {}s",
+                        DEFAULT_READ_TIMEOUT.as_secs()
+                    ),
+                );
+                return self.answer(
+                    StatusCode::REQUEST_TIMEOUT,
+                    &Reply::failure(Value::Null, error),
+                );
+            }
+            Ok(Ok(collected)) => collected.to_bytes(),
+            Ok(Err(_)) => {
                 let error = ErrorObject::new(
                     INVALID_REQUEST,
                     format!(
