@@ -1,6 +1,10 @@
 #!/usr/bin/env python3
 """The load benchmark: every service of the tutorial under the same HTTP load, against a bare
-axum handler doing the same JSON work, the ceiling that kit-core's cost is measured against.
+axum handler doing the same JSON work, the ceiling that kit-core's cost is measured against;
+and addsvc over HTTP (/sum, against a bare axum /sum) and over gRPC (Sum, against a bare tonic
+service doing the same addition, driven by loadbench's own gRPC load generator, grpc-load);
+and profilesvc: GET of an existing profile and POST of new ones, with the profiles in memory
+and in a SQLite file.
 
 It builds the release binaries, starts each scenario's servers on 127.0.0.1, drives them with
 wrk (installed from Debian's packages if missing) for a fixed time and number of connections,
@@ -9,11 +13,7 @@ body) and each server's peak RSS. Scenarios are run several times, interleaved, 
 is reported with the spread (min to max). Servers run on CPU 0 and wrk on CPU 1 (taskset) when
 the machine has two CPUs or more.
 
-profilesvc has scenarios of its own: GET of an existing profile and POST of new ones, with the
-profiles in memory and in a SQLite file. `--only profilesvc` runs just those (any text matched
-against scenario names).
-
-Usage: scripts/loadbench [--duration 10] [--connections 64] [--runs 5] [--quick] [--only TEXT]
+Usage: scripts/loadbench [--duration 10] [--connections 64] [--runs 5] [--quick] [--only TEXT]...
 Results: a table on stdout, and JSON in target/bench/load.json.
 """
 
@@ -36,8 +36,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 RELEASE = TARGET / "release"
-WRK_SCRIPT = ROOT / "loadbench" / "wrk" / "uppercase.lua"
-PROFILESVC_SCRIPT = ROOT / "loadbench" / "wrk" / "profilesvc.lua"
+WRK_SCRIPTS = {"uppercase": ROOT / "loadbench" / "wrk" / "uppercase.lua",
+               "sum": ROOT / "loadbench" / "wrk" / "sum.lua",
+               "profilesvc": ROOT / "loadbench" / "wrk" / "profilesvc.lua"}
 PATIENCE = 30.0
 UNLIMITED = ["--rate", "1000000", "--burst", "1000000"]
 
@@ -48,6 +49,8 @@ TARGETS = {
     "stringsvc2 / stringsvc1 (requests per CPU second)": 0.85,
     "proxy hop at half saturation (p50, ms)": 0.3,
     "RSS of any service after the load (MiB)": 6.0,
+    "addsvc HTTP /sum / bare axum /sum (requests/s)": 0.90,
+    "addsvc gRPC Sum / bare tonic Sum (requests/s)": 0.85,
 }
 
 
@@ -72,7 +75,7 @@ def build():
     log("building release binaries")
     subprocess.run(
         ["cargo", "build", "--release", "--quiet", "-p", "stringsvc1", "-p", "stringsvc2",
-         "-p", "stringsvc3", "-p", "profilesvc", "-p", "loadbench"],
+         "-p", "stringsvc3", "-p", "addsvc", "-p", "profilesvc", "-p", "loadbench"],
         cwd=ROOT, check=True)
 
 
@@ -155,7 +158,8 @@ class Server:
 
 def start(name, binary, args, workdir):
     port = free_port()
-    listen = ["--listen", f"127.0.0.1:{port}"] if binary != "bare-axum" else [f"127.0.0.1:{port}"]
+    bare = binary in ("bare-axum", "bare-tonic")
+    listen = [f"127.0.0.1:{port}"] if bare else ["--listen", f"127.0.0.1:{port}"]
     server = Server(name, [str(RELEASE / binary)] + listen + args, workdir / f"{name}.log")
     try:
         return server.wait_for(port)
@@ -178,13 +182,18 @@ def fleet(workdir, limit_args):
     return [proxy] + instances
 
 
-SCENARIOS = {
-    "bare axum": lambda w: [start("bare-axum", "bare-axum", [], w)],
-    "stringsvc1": lambda w: [start("stringsvc1", "stringsvc1", [], w)],
-    "stringsvc2": lambda w: [start("stringsvc2", "stringsvc2", [], w)],
-    "stringsvc3 proxy, 3 instances": lambda w: fleet(w, UNLIMITED),
-    "stringsvc3 proxy, default limit": lambda w: fleet(w, []),
-}
+def addsvc(workdir, transport):
+    """addsvc with its five listeners on free ports; the one measured is `transport`'s."""
+    ports = {flag: free_port() for flag in
+             ["-debug.addr", "-http-addr", "-grpc-addr", "-thrift-addr", "-jsonrpc-addr"]}
+    args = [x for flag, port in ports.items() for x in (flag, f"127.0.0.1:{port}")]
+    server = Server("addsvc", [str(RELEASE / "addsvc")] + args, workdir / "addsvc.log")
+    try:
+        return [server.wait_for(ports[transport])]
+    except Exception:
+        server.stop()
+        raise
+
 
 def profilesvc(workdir, db):
     """A profilesvc, in memory or on a SQLite file in the scenario's folder, holding profile
@@ -199,13 +208,31 @@ def profilesvc(workdir, db):
     return [server]
 
 
-# profilesvc's scenarios: name -> (servers, wrk mode). They run after the string services'.
-PROFILESVC = {
-    "profilesvc GET, memory": (lambda w: profilesvc(w, db=False), "get"),
-    "profilesvc GET, SQLite": (lambda w: profilesvc(w, db=True), "get"),
-    "profilesvc POST, memory": (lambda w: profilesvc(w, db=False), "post"),
-    "profilesvc POST, SQLite": (lambda w: profilesvc(w, db=True), "post"),
+SCENARIOS = {
+    "bare axum": lambda w: [start("bare-axum", "bare-axum", [], w)],
+    "stringsvc1": lambda w: [start("stringsvc1", "stringsvc1", [], w)],
+    "stringsvc2": lambda w: [start("stringsvc2", "stringsvc2", [], w)],
+    "stringsvc3 proxy, 3 instances": lambda w: fleet(w, UNLIMITED),
+    "stringsvc3 proxy, default limit": lambda w: fleet(w, []),
+    "bare axum /sum": lambda w: [start("bare-axum", "bare-axum", [], w)],
+    "addsvc HTTP /sum": lambda w: addsvc(w, "-http-addr"),
+    "bare tonic Sum": lambda w: [start("bare-tonic", "bare-tonic", [], w)],
+    "addsvc gRPC Sum": lambda w: addsvc(w, "-grpc-addr"),
+    "profilesvc GET, memory": lambda w: profilesvc(w, db=False),
+    "profilesvc GET, SQLite": lambda w: profilesvc(w, db=True),
+    "profilesvc POST, memory": lambda w: profilesvc(w, db=False),
+    "profilesvc POST, SQLite": lambda w: profilesvc(w, db=True),
 }
+
+# The load each scenario gets: wrk with a script, or grpc-load; uppercase unless named here.
+LOAD = {"bare axum /sum": "sum", "addsvc HTTP /sum": "sum",
+        "bare tonic Sum": "grpc", "addsvc gRPC Sum": "grpc",
+        "profilesvc GET, memory": "profilesvc get", "profilesvc GET, SQLite": "profilesvc get",
+        "profilesvc POST, memory": "profilesvc post", "profilesvc POST, SQLite": "profilesvc post"}
+
+# Scenarios whose service keeps what it is sent: its memory grows with the data, by design, so
+# it says nothing of what serving costs.
+STORING = {"profilesvc POST, memory"}
 
 # For the proxy hop: one instance called directly, and the same behind a proxy.
 HOP = {
@@ -214,12 +241,29 @@ HOP = {
 }
 
 
-def wrk(port, seconds, connections, pace_ms, workdir, mode=None):
-    if mode is None:
-        script = WRK_SCRIPT.read_text()
-    else:
-        script = (PROFILESVC_SCRIPT.read_text().replace('"MODE"', f'"{mode}"')
+def grpc_load(port, seconds, connections):
+    """grpc-load with as many calls in flight as wrk has connections, over 4 HTTP/2
+    connections (gRPC clients multiplex; one connection per call would measure handshakes)."""
+    streams = max(1, connections // 4)
+    command = pinned(LOAD_CPUS, [str(RELEASE / "grpc-load"), f"127.0.0.1:{port}",
+                                 "--connections", "4", "--streams", str(streams),
+                                 "--duration", str(seconds)])
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    result = json.loads(output.strip().splitlines()[-1])
+    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    return result
+
+
+def wrk(port, seconds, connections, pace_ms, workdir, load="uppercase"):
+    if load == "grpc":
+        return grpc_load(port, seconds, connections)
+    if load.startswith("profilesvc "):
+        # One script for both: its mode, and a run id that keeps POSTed ids new in every run.
+        script = (WRK_SCRIPTS["profilesvc"].read_text()
+                  .replace('"MODE"', f'"{load.split()[1]}"')
                   .replace('"RUN"', f'"{uuid.uuid4().hex[:12]}"'))
+    else:
+        script = WRK_SCRIPTS[load].read_text()
     if pace_ms:
         script = script.replace("-- PACING", f"function delay()\n    return {pace_ms}\nend")
     script_path = workdir / "load.lua"
@@ -243,15 +287,16 @@ def steal_ticks():
         return 0
 
 
-def run_scenario(name, make, seconds, connections, pace_ms=None, mode=None):
+def run_scenario(name, make, seconds, connections, pace_ms=None):
+    load = LOAD.get(name, "uppercase")
     with tempfile.TemporaryDirectory(prefix="loadbench-") as tmp:
         workdir = Path(tmp)
         servers = make(workdir)
         try:
-            wrk(servers[0].port, 1, connections, pace_ms, workdir, mode)  # warm-up, not recorded
+            wrk(servers[0].port, 1, connections, pace_ms, workdir, load)  # warm-up, not recorded
             stolen = steal_ticks()
             cpu_before = sum(s.cpu_seconds() for s in servers)
-            result = wrk(servers[0].port, seconds, connections, pace_ms, workdir, mode)
+            result = wrk(servers[0].port, seconds, connections, pace_ms, workdir, load)
             cpu = sum(s.cpu_seconds() for s in servers) - cpu_before
             # Requests per second of server CPU: what a request costs, whatever share of the
             # CPU the hypervisor left the servers during the run.
@@ -309,9 +354,9 @@ def main():
     parser.add_argument("--runs", type=int, default=5, help="runs per scenario, interleaved (5)")
     parser.add_argument("--quick", action="store_true", help="2-second single runs, to try it out")
     parser.add_argument("--no-build", action="store_true", help="use the binaries already built")
-    parser.add_argument("--only", default=None,
-                        help="run only the scenarios whose name contains this text")
     parser.add_argument("--out", default=str(TARGET / "bench" / "load.json"))
+    parser.add_argument("--only", action="append", default=[],
+                        help="run only the scenarios whose names contain this (repeatable)")
     args = parser.parse_args()
     if args.quick:
         args.duration, args.runs = 2, 1
@@ -320,54 +365,59 @@ def main():
     if not args.no_build:
         build()
 
-    if args.only:
-        run_profilesvc_only(args)
-        return
-    results = {name: [] for name in list(SCENARIOS) + list(HOP) + list(PROFILESVC)}
+    chosen = {name: make for name, make in SCENARIOS.items()
+              if not args.only or any(part in name for part in args.only)}
+    hop = "stringsvc3 proxy, 3 instances" in chosen
+    results = {name: [] for name in list(chosen) + (list(HOP) if hop else [])}
     for run in range(args.runs):
         log(f"run {run + 1} of {args.runs}")
         # Every other run goes through the scenarios backwards, so that a machine slowly getting
         # faster or slower favours none of them.
-        order = list(SCENARIOS.items())
+        order = list(chosen.items())
         for name, make in (order if run % 2 == 0 else reversed(order)):
             results[name].append(run_scenario(name, make, args.duration, args.connections))
-        order = list(PROFILESVC.items())
-        for name, (make, mode) in (order if run % 2 == 0 else reversed(order)):
-            results[name].append(
-                run_scenario(name, make, args.duration, args.connections, mode=mode))
 
     # Half of the proxy's saturation, paced: each connection waits 2 ms between requests.
-    saturation = statistics.median(r["rps"] for r in results["stringsvc3 proxy, 3 instances"])
-    pace_ms = 2
-    hop_connections = max(1, round(saturation / 2 * pace_ms / 1000))
-    log(f"proxy hop at half saturation: {saturation / 2:.0f} req/s target, "
-        f"{hop_connections} connections paced at {pace_ms} ms")
-    for run in range(args.runs):
-        order = list(HOP.items())
-        for name, make in (order if run % 2 == 0 else reversed(order)):
-            results[name].append(
-                run_scenario(name, make, args.duration, hop_connections, pace_ms))
+    pace_ms, hop_connections = 2, 0
+    if hop:
+        saturation = statistics.median(r["rps"] for r in results["stringsvc3 proxy, 3 instances"])
+        hop_connections = max(1, round(saturation / 2 * pace_ms / 1000))
+        log(f"proxy hop at half saturation: {saturation / 2:.0f} req/s target, "
+            f"{hop_connections} connections paced at {pace_ms} ms")
+        for run in range(args.runs):
+            order = list(HOP.items())
+            for name, make in (order if run % 2 == 0 else reversed(order)):
+                results[name].append(
+                    run_scenario(name, make, args.duration, hop_connections, pace_ms))
 
     summary = {name: summarize(runs) for name, runs in results.items()}
-    hop_ms = (summary["hop: through the proxy"]["p50_us"]["median"]
-              - summary["hop: stringsvc3 instance"]["p50_us"]["median"]) / 1000
+
     def ratio(a, b, key):
         """The median of the per-run ratios: runs next to each other in time share the
         machine's conditions, which drift over minutes on a shared host."""
         pairs = [x[key] / y[key] for x, y in zip(results[a], results[b]) if y[key] > 0]
         return statistics.median(pairs) if pairs else float("nan")
 
-    figures = {
-        "stringsvc1 / bare axum (requests/s)": ratio("stringsvc1", "bare axum", "rps"),
-        "stringsvc2 / stringsvc1 (requests/s)": ratio("stringsvc2", "stringsvc1", "rps"),
+    pairs = {
+        "stringsvc1 / bare axum (requests/s)": ("stringsvc1", "bare axum", "rps"),
+        "stringsvc2 / stringsvc1 (requests/s)": ("stringsvc2", "stringsvc1", "rps"),
         "stringsvc1 / bare axum (requests per CPU second)":
-            ratio("stringsvc1", "bare axum", "requests_per_cpu_second"),
+            ("stringsvc1", "bare axum", "requests_per_cpu_second"),
         "stringsvc2 / stringsvc1 (requests per CPU second)":
-            ratio("stringsvc2", "stringsvc1", "requests_per_cpu_second"),
-        "proxy hop at half saturation (p50, ms)": hop_ms,
-        "RSS of any service after the load (MiB)":
-            max(s["rss_after_mib"] for s in summary.values()),
+            ("stringsvc2", "stringsvc1", "requests_per_cpu_second"),
+        "addsvc HTTP /sum / bare axum /sum (requests/s)":
+            ("addsvc HTTP /sum", "bare axum /sum", "rps"),
+        "addsvc gRPC Sum / bare tonic Sum (requests/s)":
+            ("addsvc gRPC Sum", "bare tonic Sum", "rps"),
     }
+    figures = {name: ratio(a, b, key) for name, (a, b, key) in pairs.items()
+               if a in results and b in results}
+    if hop:
+        figures["proxy hop at half saturation (p50, ms)"] = (
+            summary["hop: through the proxy"]["p50_us"]["median"]
+            - summary["hop: stringsvc3 instance"]["p50_us"]["median"]) / 1000
+    figures["RSS of any service after the load (MiB)"] = max(
+        s["rss_after_mib"] for name, s in summary.items() if name not in STORING)
     checks = {}
     for name, figure in figures.items():
         limit = TARGETS[name]
@@ -401,41 +451,6 @@ def main():
                        "hop_pace_ms": pace_ms},
         "scenarios": summary,
         "targets": checks,
-    }, indent=2))
-    print(f"\nJSON: {out}")
-
-
-def run_profilesvc_only(args):
-    """The scenarios whose names contain --only (profilesvc's, typically): a table of
-    requests/s and latencies, and the JSON, without the ratios the full run checks."""
-    chosen = {name: spec for name, spec in PROFILESVC.items() if args.only in name}
-    chosen.update({name: (make, None) for name, make in SCENARIOS.items() if args.only in name})
-    if not chosen:
-        sys.exit(f"no scenario matches {args.only!r}")
-    results = {name: [] for name in chosen}
-    for run in range(args.runs):
-        log(f"run {run + 1} of {args.runs}")
-        order = list(chosen.items())
-        for name, (make, mode) in (order if run % 2 == 0 else reversed(order)):
-            results[name].append(
-                run_scenario(name, make, args.duration, args.connections, mode=mode))
-    summary = {name: summarize(runs) for name, runs in results.items()}
-    print(f"\n{'scenario':32} {'req/s (min-max)':>22} {'p50 ms':>7} {'p99 ms':>7} "
-          f"{'non-2xx':>8} {'errors':>7} {'sock':>5} {'RSS MiB':>7}")
-    for name, s in summary.items():
-        r = s["rps"]
-        spread = f"{r['median']:.0f} ({r['min']:.0f}-{r['max']:.0f})"
-        print(f"{name:32} {spread:>22} {s['p50_us']['median'] / 1000:>7.2f} "
-              f"{s['p99_us']['median'] / 1000:>7.2f} {s['non2xx']['median']:>8.0f} "
-              f"{s['inband_errors']['median']:>7.0f} {s['socket_errors']['max']:>5.0f} "
-              f"{s['rss_after_mib']:>7.1f}")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({
-        "machine": machine(),
-        "parameters": {"duration_s": args.duration, "connections": args.connections,
-                       "runs": args.runs, "only": args.only},
-        "scenarios": summary,
     }, indent=2))
     print(f"\nJSON: {out}")
 

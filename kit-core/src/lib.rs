@@ -22,6 +22,9 @@
 //! | `context.Context` | [`Context`](context::Context), the current request's, on its task |
 //! | `StatusCoder`, gRPC status codes | [`ErrorKind`](error::ErrorKind), declared by [`Classify`](error::Classify), mapped by each transport |
 //! | `httptransport.NewServer`, `NewClient` | `transport::http::Server`, `transport::http::Client` |
+//! | `grpctransport.NewServer`, `NewClient` | `transport::grpc::Server`, `transport::grpc::Client` |
+//! | `transport/http/jsonrpc` | `transport::jsonrpc::Server`, `transport::jsonrpc::Client` |
+//! | (a Thrift processor served by `TSimpleServer`) | `transport::thrift::serve`, `transport::thrift::Pool` |
 //! | `encoding/json` | [`json`], Go-compatible on the wire |
 //! | `time.Duration` (printing, `flag.Duration`) | [`duration`] |
 //! | `net.Listen("tcp", ":8080")` | [`listen::ListenAddr`] |
@@ -49,6 +52,9 @@
 //! | `metrics` | `metrics`: a Prometheus registry; with `http-server`, its `/metrics` route | no |
 //! | `ratelimit` | `ratelimit`, on governor | no |
 //! | `cli` | `run`: flags and the program runner, on clap | no |
+//! | `grpc` | `transport::grpc`: serving endpoints over gRPC (tonic on hyper's HTTP/2), gRPC client endpoints | no |
+//! | `jsonrpc` | `transport::jsonrpc`: JSON-RPC 2.0 over HTTP; its server with `http-server`, its client with `http-client` | no |
+//! | `thrift` | `transport::thrift`: serving a Thrift processor off the async runtime, a Thrift client pool | no |
 
 pub mod circuitbreaker;
 pub mod context;
@@ -68,7 +74,12 @@ pub mod ratelimit;
 pub mod run;
 pub mod sd;
 pub mod shutdown;
-#[cfg(any(feature = "http-server", feature = "http-client"))]
+#[cfg(any(
+    feature = "http-server",
+    feature = "http-client",
+    feature = "grpc",
+    feature = "thrift"
+))]
 pub mod transport;
 
 pub use error::{BoxError, Error};

@@ -13,7 +13,9 @@
 //! - Ports vary: each port a page names (`localhost:8080`, `--listen :8001`) is mapped to a free
 //!   one for the run and mapped back in the output. A [service](Binary::service) run without
 //!   `--listen` (or Go's `-listen=`) gets `--listen :8080`, its default, so that it listens on this run's stand-in for
-//!   port 8080 rather than on the machine's real one.
+//!   port 8080 rather than on the machine's real one. A [server](Binary::server) with several
+//!   listen flags gets each one it is run without, with its default, and the runner waits for
+//!   the first.
 //! - `kill %N` (or `kill %1 %2`) stops the page's Nth background command, counting from 1 in
 //!   the order they were started, as the reader's shell numbers its jobs: the runner sends it
 //!   SIGTERM, which must make it exit with status 0, and compares its output then. The page
@@ -167,17 +169,27 @@ pub fn packages_of(blocks: &[Block]) -> BTreeSet<String> {
 pub struct Binary {
     name: String,
     path: PathBuf,
-    /// Whether it takes `--listen` with a default of `:8080`.
-    service: bool,
+    /// The flags that say where it listens, each with its default (`--listen`, `:8080` for a
+    /// service); none for a tool.
+    listen: Vec<(String, String)>,
 }
 
 impl Binary {
     /// A server that takes `--listen ADDR` and listens on `:8080` by default.
     pub fn service(name: &str, path: &str) -> Self {
+        Self::server(name, path, &[("--listen", ":8080")])
+    }
+
+    /// A server with several listeners, each set by a flag with a default address
+    /// (`[("-debug.addr", ":8080"), ("-http-addr", ":8081")]`); the runner waits for the first.
+    pub fn server(name: &str, path: &str, listen: &[(&str, &str)]) -> Self {
         Self {
             name: name.to_owned(),
             path: PathBuf::from(path),
-            service: true,
+            listen: listen
+                .iter()
+                .map(|(flag, default)| ((*flag).to_owned(), (*default).to_owned()))
+                .collect(),
         }
     }
 
@@ -186,7 +198,7 @@ impl Binary {
         Self {
             name: name.to_owned(),
             path: PathBuf::from(path),
-            service: false,
+            listen: Vec::new(),
         }
     }
 }
@@ -328,6 +340,7 @@ impl Session {
         }
         let mut command = step.command.clone();
         let mut listen_port = None;
+        let mut wait_flag = None;
         if let Some(run) = cargo_run(&step.command) {
             let Some(binary) = self.binaries.iter().find(|b| b.name == run.bin) else {
                 self.failures.push(format!(
@@ -337,14 +350,21 @@ impl Session {
                 return;
             };
             let mut args = run.args;
-            if binary.service && !args.contains("-listen") {
-                args = format!("{args} --listen :8080").trim().to_owned();
+            for (flag, default) in &binary.listen {
+                if !args.contains(flag_name(flag)) {
+                    args = format!("{args} {flag} {default}").trim().to_owned();
+                }
             }
+            wait_flag = binary
+                .listen
+                .first()
+                .map(|(flag, _)| flag_name(flag).to_owned());
             command = format!("exec '{}' {args}", binary.path.display());
         }
         let command = self.localize(&command);
         if step.background {
-            listen_port = self.listen_port(&command);
+            let flag = wait_flag.as_deref().unwrap_or("listen");
+            listen_port = self.listen_port(&command, flag);
         }
 
         if step.background {
@@ -391,9 +411,10 @@ impl Session {
         }
     }
 
-    /// The port a background command listens on: the one after `--listen`, or Go's `-listen`.
-    fn listen_port(&self, command: &str) -> Option<u16> {
-        let after = command.split("-listen").nth(1)?;
+    /// The port a background command listens on: the one after `--FLAG` or Go's `-FLAG`
+    /// (`listen` unless the binary says otherwise).
+    fn listen_port(&self, command: &str, flag: &str) -> Option<u16> {
+        let after = command.split(&format!("-{flag}")).nth(1)?;
         let value = after
             .trim_start_matches(['=', ' '])
             .split_whitespace()
@@ -470,6 +491,11 @@ impl Session {
         }
         self.failures
     }
+}
+
+/// A flag without its dashes: `--listen` and `-listen` are both `listen`.
+fn flag_name(flag: &str) -> &str {
+    flag.trim_start_matches('-')
 }
 
 /// Whether `actual` fits `expected`, where `[..]` matches any text within a line and a line
@@ -593,6 +619,26 @@ mod tests {
         assert!(!matches(&lines("start\n...\nend"), &lines("start\nx")));
         assert!(!matches(&lines("one"), &lines("one\ntwo")));
         assert!(matches(&[], &[]));
+    }
+
+    #[test]
+    fn servers_wait_for_the_flag_they_are_given() {
+        let session = Session::new(&[]);
+        let command = "exec addsvc -debug.addr :41 -http-addr :42 --listen :43";
+        assert_eq!(session.listen_port(command, "debug.addr"), Some(41));
+        assert_eq!(session.listen_port(command, "http-addr"), Some(42));
+        assert_eq!(session.listen_port(command, "listen"), Some(43));
+        assert_eq!(
+            session.listen_port("exec stringsvc3 -listen=:8001", "listen"),
+            Some(8001)
+        );
+        assert_eq!(session.listen_port(command, "grpc-addr"), None);
+        let server = Binary::server("addsvc", "/bin/addsvc", &[("-debug.addr", ":8080")]);
+        assert_eq!(
+            server.listen,
+            [("-debug.addr".to_owned(), ":8080".to_owned())]
+        );
+        assert!(Binary::tool("addcli", "/bin/addcli").listen.is_empty());
     }
 
     #[test]

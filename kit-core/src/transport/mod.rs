@@ -4,4 +4,14 @@
 //! cross-cutting concerns in middleware, so the same endpoint can be served over several
 //! transports at once.
 
+#[cfg(feature = "grpc")]
+pub mod grpc;
+#[cfg(any(feature = "http-server", feature = "http-client"))]
 pub mod http;
+#[cfg(all(
+    feature = "jsonrpc",
+    any(feature = "http-server", feature = "http-client")
+))]
+pub mod jsonrpc;
+#[cfg(feature = "thrift")]
+pub mod thrift;
