@@ -177,6 +177,23 @@ async fn batches_and_notifications() {
     );
 }
 
+/// A batch is answered call by call, so its answer could be many times its size (`1,` is
+/// answered with an error object of ninety bytes): batches hold at most 100 calls.
+#[tokio::test]
+async fn a_batch_of_more_than_100_calls_is_refused_whole() {
+    let svc = Addsvc::start(&[]);
+    let calls = |n: usize| format!("[{}]", vec!["1"; n].join(","));
+    let answer = call_json(&svc, &calls(100)).await;
+    assert_eq!(answer.as_array().map(Vec::len), Some(100), "{answer}");
+    let (status, body) = call(&svc, &calls(3000)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).expect("JSON"),
+        json!({"jsonrpc":"2.0","error":{"code":-32600,"message":"a batch holds at most 100 calls; this one holds 3000"},"id":null})
+    );
+    svc.service.stop();
+}
+
 #[tokio::test]
 async fn the_rate_limit_is_an_error_object_too() {
     let svc = Addsvc::start(&["--sum-rate", "1", "--sum-burst", "1"]);

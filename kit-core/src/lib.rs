@@ -55,7 +55,10 @@
 //! | `grpc` | `transport::grpc`: serving endpoints over gRPC (tonic on hyper's HTTP/2), gRPC client endpoints | no |
 //! | `jsonrpc` | `transport::jsonrpc`: JSON-RPC 2.0 over HTTP; its server with `http-server`, its client with `http-client` | no |
 //! | `thrift` | `transport::thrift`: serving a Thrift processor off the async runtime, a Thrift client pool | no |
+//! | `jemalloc` | `allocator`: jemalloc for a service's binary, giving memory back after a surge | no |
 
+#[cfg(feature = "jemalloc")]
+pub mod allocator;
 pub mod circuitbreaker;
 pub mod context;
 pub mod duration;

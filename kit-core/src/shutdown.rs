@@ -34,6 +34,8 @@
 
 use std::future::Future;
 use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -67,6 +69,7 @@ impl Classify for CutOff {
 #[derive(Debug)]
 pub struct Trigger {
     sender: watch::Sender<Option<Instant>>,
+    cut_off: Arc<AtomicBool>,
 }
 
 /// What a server watches to know when to stop accepting and by when to have drained.
@@ -75,12 +78,23 @@ pub struct Trigger {
 #[derive(Debug, Clone)]
 pub struct Shutdown {
     receiver: watch::Receiver<Option<Instant>>,
+    /// Set once any request of any server of this trigger is cut off at the deadline: a
+    /// transport's count of unfinished connections can reach zero by the time it looks (the
+    /// 503s have left), so the requests themselves say so.
+    cut_off: Arc<AtomicBool>,
 }
 
 /// A trigger and the token its servers watch.
 pub fn channel() -> (Trigger, Shutdown) {
     let (sender, receiver) = watch::channel(None);
-    (Trigger { sender }, Shutdown { receiver })
+    let cut_off = Arc::new(AtomicBool::new(false));
+    (
+        Trigger {
+            sender,
+            cut_off: cut_off.clone(),
+        },
+        Shutdown { receiver, cut_off },
+    )
 }
 
 impl Trigger {
@@ -103,6 +117,7 @@ impl Trigger {
     pub fn subscribe(&self) -> Shutdown {
         Shutdown {
             receiver: self.sender.subscribe(),
+            cut_off: self.cut_off.clone(),
         }
     }
 }
@@ -132,6 +147,27 @@ impl Shutdown {
     /// The drain's deadline, once it has started.
     pub fn deadline(&self) -> Option<Instant> {
         *self.receiver.borrow()
+    }
+
+    /// Records that a request was cut off at the drain deadline; every token of this trigger
+    /// then reports it in [`cut_off`](Self::cut_off).
+    pub fn record_cut_off(&self) {
+        self.cut_off.store(true, Ordering::Release);
+    }
+
+    /// Whether any request was cut off at the drain deadline.
+    pub fn cut_off(&self) -> bool {
+        self.cut_off.load(Ordering::Acquire)
+    }
+
+    /// `outcome`, unless a request was cut off: then [`Outcome::DeadlineExceeded`], however
+    /// quickly its connection closed afterwards.
+    pub fn outcome(&self, outcome: Outcome) -> Outcome {
+        if self.cut_off() {
+            Outcome::DeadlineExceeded
+        } else {
+            outcome
+        }
     }
 }
 

@@ -48,8 +48,14 @@ impl Add for Bare {
     }
 }
 
+/// The services' allocator, so that the ceiling and the services differ only in what is
+/// measured.
+#[global_allocator]
+static ALLOCATOR: kit_core::allocator::Jemalloc = kit_core::allocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    kit_core::allocator::purge_in_background();
     let addr = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:8082".to_owned());

@@ -71,8 +71,14 @@ async fn uppercase(Json(req): Json<UppercaseRequest>) -> Json<UppercaseResponse>
     })
 }
 
+/// The services' allocator, so that the ceiling and the services differ only in what is
+/// measured.
+#[global_allocator]
+static ALLOCATOR: kit_core::allocator::Jemalloc = kit_core::allocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    kit_core::allocator::purge_in_background();
     let addr = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:8080".to_owned());

@@ -5,7 +5,13 @@
 
 use std::process::ExitCode;
 
+/// jemalloc rather than the system's malloc: it gives the memory of a surge of connections back
+/// (see `kit_core::allocator`).
+#[global_allocator]
+static ALLOCATOR: kit_core::allocator::Jemalloc = kit_core::allocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
+    kit_core::allocator::purge_in_background();
     stringsvc1::cli::main().await
 }

@@ -50,8 +50,14 @@ struct Args {
     log: LogArgs,
 }
 
+/// jemalloc rather than the system's malloc: it gives the memory of a surge of connections back
+/// (see `kit_core::allocator`).
+#[global_allocator]
+static ALLOCATOR: kit_core::allocator::Jemalloc = kit_core::allocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
+    kit_core::allocator::purge_in_background();
     let args: Args = match run::parse() {
         Ok(args) => args,
         Err(exit) => return exit,

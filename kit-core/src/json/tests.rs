@@ -268,6 +268,27 @@ fn floats_are_written_like_go() {
     assert_eq!(to_vec(&1.5f32).expect("ok"), b"1.5");
 }
 
+/// Floats are read correctly rounded, as Go's `strconv.ParseFloat` reads them: the nearest
+/// double, even for long mantissas, so that what one side writes the other reads back exactly.
+#[test]
+fn floats_are_read_to_the_nearest_double() {
+    for text in [
+        "6666666666666666666666666666666666666666666666666666666666661.5e3",
+        "6.666666666666667e+60",
+        "2.2250738585072011e-308",
+        "0.1000000000000000055511151231257827021181583404541015625",
+        "9007199254740993",
+        "1.7976931348623157e308",
+    ] {
+        let read: f64 = from_slice(text.as_bytes()).expect("a number");
+        let nearest: f64 = text.parse().expect("a float");
+        assert_eq!(read.to_bits(), nearest.to_bits(), "{text}");
+        let written = to_vec(&read).expect("written");
+        let again: f64 = from_slice(&written).expect("read back");
+        assert_eq!(again.to_bits(), read.to_bits(), "{text}");
+    }
+}
+
 #[test]
 fn missing_required_fields_are_named() {
     #[derive(Debug, Deserialize)]

@@ -33,15 +33,16 @@ pub(super) struct DrainWatch {
 }
 
 impl DrainWatch {
-    /// Ready once the drain deadline has passed.
+    /// Ready once the drain deadline has passed; the shutdown token then records the cut-off.
     pub(super) fn poll_passed(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         if self.deadline.is_none() {
-            let Ok(requested) = DRAINING.try_with(Shutdown::requested) else {
+            let Ok(shutdown) = DRAINING.try_with(Shutdown::clone) else {
                 return Poll::Pending;
             };
             self.deadline = Some(Box::pin(async move {
-                let deadline = requested.await;
+                let deadline = shutdown.requested().await;
                 tokio::time::sleep_until(deadline).await;
+                shutdown.record_cut_off();
             }));
         }
         match &mut self.deadline {

@@ -1,6 +1,6 @@
 //! What the accept loop answers before any route sees a request: framings it will not guess
-//! at, encodings it cannot read, a protocol it does not speak, and `Connection: close` once the
-//! server drains.
+//! at, encodings it cannot read, and `Connection: close` once the server drains. (A protocol it
+//! does not speak, HTTP/2, is turned away before hyper sees the connection: `preface`.)
 //!
 //! hyper accepts `Transfer-Encoding: foo, chunked` and `chunked, chunked` as chunked, and lets a
 //! `Content-Encoding: gzip` body through to a decoder that reads it as plain bytes. Each is a way
@@ -20,8 +20,6 @@ use std::task::{self, Poll};
 
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use pin_project_lite::pin_project;
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 use tower::Service;
 
 use super::Response;
@@ -185,42 +183,6 @@ fn close(response: &mut Response) {
         .insert(header::CONNECTION, HeaderValue::from_static("close"));
 }
 
-/// The preface an HTTP/2 client sends first when it assumes the server speaks HTTP/2.
-const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n";
-
-/// Whether the client opened with HTTP/2's preface, in which case it has been answered with a
-/// plain HTTP/1.1 505 (which such a client will not read, but a person with a packet capture or
-/// `curl --http2-prior-knowledge -v` will). Waits for the first bytes no longer than `patience`.
-pub(super) async fn refused_http2(stream: &mut TcpStream, patience: std::time::Duration) -> bool {
-    let mut first = [0u8; HTTP2_PREFACE.len()];
-    let peeked = async {
-        // Peeking leaves the bytes in place, so a partial preface is peeked again at once: wait
-        // a little longer each time rather than spin on a client that stopped mid-preface.
-        let mut pause = std::time::Duration::from_millis(1);
-        loop {
-            let seen = stream.peek(&mut first).await.unwrap_or(0);
-            // A partial preface: wait for the rest, which arrives in the same packet in practice.
-            if seen == 0 || seen == first.len() || !HTTP2_PREFACE.starts_with(&first[..seen]) {
-                return seen;
-            }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(std::time::Duration::from_secs(1));
-        }
-    };
-    let seen = tokio::time::timeout(patience, peeked).await.unwrap_or(0);
-    if seen < first.len() || first != *HTTP2_PREFACE {
-        return false;
-    }
-    let body = "{\"error\":\"this server speaks HTTP/1.1 only\"}\n";
-    let answer = format!(
-        "HTTP/1.1 505 HTTP Version Not Supported\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let _ = stream.write_all(answer.as_bytes()).await;
-    let _ = stream.shutdown().await;
-    true
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,35 +223,5 @@ mod tests {
             assert_eq!(response.status().as_u16(), status, "{refused:?}");
             assert_eq!(response.headers()[header::CONNECTION], "close");
         }
-    }
-
-    /// A client that stops partway through the HTTP/2 preface is waited for without spinning:
-    /// on paused time the wait can only reach its end if the task sleeps between looks, letting
-    /// the clock move on; a spinning task would keep it still for ever.
-    #[test]
-    fn a_partial_preface_is_waited_for_without_spinning() {
-        let (done, finished) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .start_paused(true)
-                .build()
-                .expect("runtime");
-            let refused = runtime.block_on(async {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                    .await
-                    .expect("bind");
-                let addr = listener.local_addr().expect("addr");
-                let mut client = TcpStream::connect(addr).await.expect("connect");
-                client.write_all(b"PRI * HT").await.expect("write");
-                let (mut server, _) = listener.accept().await.expect("accept");
-                refused_http2(&mut server, std::time::Duration::from_secs(30)).await
-            });
-            let _ = done.send(refused);
-        });
-        let refused = finished
-            .recv_timeout(std::time::Duration::from_secs(20))
-            .expect("the wait ends when its patience runs out");
-        assert!(!refused, "half a preface is not HTTP/2");
     }
 }

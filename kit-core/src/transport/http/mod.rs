@@ -73,6 +73,8 @@ mod encode;
 mod guard;
 #[cfg(all(feature = "http-server", feature = "metrics"))]
 mod metrics;
+#[cfg(feature = "http-server")]
+mod preface;
 pub mod propagation;
 #[cfg(feature = "http-server")]
 mod routing;

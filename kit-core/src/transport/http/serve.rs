@@ -22,7 +22,8 @@ use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
 use super::drain;
-use super::guard::{self, Guard};
+use super::guard::Guard;
+use super::preface::{self, Opening};
 use crate::shutdown::{Outcome, Shutdown};
 
 /// How long a client may take to send a request's head (its line and headers) before the
@@ -134,7 +135,8 @@ pub async fn serve_with(
         .min(SETTLE);
     tokio::time::sleep(settle).await;
     // 3 and 4.
-    Ok(connections.drain(deadline).await)
+    let outcome = connections.drain(deadline).await;
+    Ok(shutdown.outcome(outcome))
 }
 
 /// The next connection waiting in `listener`'s queue, if there is one now.
@@ -217,7 +219,7 @@ impl Connections {
         }
     }
 
-    fn serve(&self, mut stream: TcpStream) {
+    fn serve(&self, stream: TcpStream) {
         let Some((id, busy)) = self.admit() else {
             // Every connection is busy: say so at once rather than keep this one waiting.
             tokio::spawn(turn_away(stream));
@@ -241,14 +243,14 @@ impl Connections {
             let _leave = leave;
             // A client that connected but has sent nothing is idle: the drain closes it like
             // any idle connection, rather than wait for bytes that may never come.
-            let refused = tokio::select! {
+            let opening = tokio::select! {
                 biased;
-                refused = guard::refused_http2(&mut stream, HEADER_READ_TIMEOUT) => refused,
+                opening = preface::sniff(stream, HEADER_READ_TIMEOUT) => opening,
                 _ = closing.wait_for(|closing| *closing) => return,
             };
-            if refused {
+            let Opening::Http1(stream) = opening else {
                 return;
-            }
+            };
             let connection = graceful.watch(
                 http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service)),
             );

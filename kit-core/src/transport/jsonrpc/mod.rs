@@ -39,4 +39,4 @@ pub use error::{
     code_for, kind_of_code,
 };
 #[cfg(feature = "http-server")]
-pub use server::{Server, decode_params, encode_result, encode_result_or_error};
+pub use server::{DEFAULT_MAX_BATCH, Server, decode_params, encode_result, encode_result_or_error};

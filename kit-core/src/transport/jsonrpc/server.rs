@@ -51,15 +51,26 @@ type ErrorHandlerFn = Arc<dyn Fn(&ErrorObject) + Send + Sync>;
 pub struct Server {
     methods: HashMap<String, MethodFn>,
     body_limit: usize,
+    max_batch: usize,
     error_handler: Option<ErrorHandlerFn>,
 }
 
+/// The most calls a batch may hold unless [`Server::max_batch`] says otherwise.
+///
+/// Each call of a batch is answered, and the answer to a call is larger than the smallest call
+/// (`1,`, two bytes, is answered with an error object of about ninety): without a bound, a
+/// batch of a megabyte would be answered with forty-five. Bounded, the answers add at most a
+/// few kilobytes to what the calls themselves hold.
+pub const DEFAULT_MAX_BATCH: usize = 100;
+
 impl Server {
-    /// A server with no method yet and a body limit of 1 MiB.
+    /// A server with no method yet, a body limit of 1 MiB and batches of at most
+    /// [`DEFAULT_MAX_BATCH`] calls.
     pub fn new() -> Self {
         Server {
             methods: HashMap::new(),
             body_limit: DEFAULT_BODY_LIMIT,
+            max_batch: DEFAULT_MAX_BATCH,
             error_handler: None,
         }
     }
@@ -100,6 +111,13 @@ impl Server {
     /// answered 413 with a `-32600` error.
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.body_limit = bytes;
+        self
+    }
+
+    /// Sets the most calls a batch may hold ([`DEFAULT_MAX_BATCH`] unless set); a larger batch
+    /// is answered with one `-32600` error, none of its calls made.
+    pub fn max_batch(mut self, calls: usize) -> Self {
+        self.max_batch = calls.max(1);
         self
     }
 
@@ -205,6 +223,18 @@ impl Server {
                 match parsed {
                     Value::Array(calls) if calls.is_empty() => {
                         let error = ErrorObject::new(INVALID_REQUEST, "empty batch");
+                        self.answer(StatusCode::OK, &Reply::failure(Value::Null, error))
+                    }
+                    Value::Array(calls) if calls.len() > self.max_batch => {
+                        let error = ErrorObject::new(
+                            INVALID_REQUEST,
+                            format!(
+                                "a batch holds at most {} calls; this one holds {}",
+                                self.max_batch,
+                                calls.len()
+                            ),
+                        );
+                        self.report(&error);
                         self.answer(StatusCode::OK, &Reply::failure(Value::Null, error))
                     }
                     Value::Array(calls) => {

@@ -103,8 +103,9 @@ impl Config {
             .unwrap_or_default()
     }
 
-    /// The protocols for a connection that reads from `reader` and writes to `writer`.
-    pub(crate) fn protocols<R, W>(&self, reader: R, writer: W) -> (Input, Output)
+    /// The protocols for a connection that reads from `reader` and writes to `writer`, with
+    /// this configuration's framing and limits: what the server runs each connection with.
+    pub fn protocols<R, W>(&self, reader: R, writer: W) -> (Input, Output)
     where
         R: Read + Send + 'static,
         W: Write + Send + 'static,
