@@ -249,4 +249,20 @@ mod tests {
         let waited = tokio::time::timeout(Duration::from_secs(3600), shutdown.requested()).await;
         assert!(waited.is_err());
     }
+
+    /// A server whose connections all closed by the time it looked still reports a request
+    /// cut off by another token of the same trigger.
+    #[test]
+    fn a_cut_off_request_is_seen_by_every_token() {
+        let (trigger, first) = channel();
+        let second = trigger.subscribe();
+        assert_eq!(second.outcome(Outcome::Drained), Outcome::Drained);
+        first.record_cut_off();
+        assert!(second.cut_off());
+        assert_eq!(second.outcome(Outcome::Drained), Outcome::DeadlineExceeded);
+        assert_eq!(
+            trigger.subscribe().outcome(Outcome::Drained),
+            Outcome::DeadlineExceeded
+        );
+    }
 }
