@@ -521,6 +521,41 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn lines_inside_a_traced_call_carry_its_trace_and_span_ids() {
+        use crate::context::{Context, TraceParent};
+        let parent = TraceParent::from_traceparent(
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
+        .expect("valid");
+        for (format, expected) in [
+            (
+                Format::Logfmt,
+                "trace_id=4bf92f3577b34da6a3ce929d0e0e4736 span_id=00f067aa0ba902b7 n=1\nn=2\n",
+            ),
+            (
+                Format::Json,
+                "{\"trace_id\":\"4bf92f3577b34da6a3ce929d0e0e4736\",\"span_id\":\"00f067aa0ba902b7\",\"n\":1}\n{\"n\":2}\n",
+            ),
+        ] {
+            let (logger, lines) = Logger::builder(format).to_buffer().expect("logger");
+            Context::new()
+                .with_value(parent.clone())
+                .scope(async { logger.in_scope(|| tracing::info!(n = 1)) })
+                .await;
+            // An unsampled trace is not recorded: no ids that lead nowhere.
+            let unsampled = TraceParent {
+                sampled: false,
+                ..parent.clone()
+            };
+            Context::new()
+                .with_value(unsampled)
+                .scope(async { logger.in_scope(|| tracing::info!(n = 2)) })
+                .await;
+            assert_eq!(lines.contents(), expected, "{format}");
+        }
+    }
+
     #[test]
     fn an_added_layer_sees_the_events_the_filter_hides_from_the_lines() {
         use std::sync::atomic::{AtomicUsize, Ordering};
