@@ -224,7 +224,8 @@ impl Call {
     }
 
     /// The gRPC status code of the answer (0 is OK). A client's span fails on any other code; a
-    /// server's on those that say the server failed, as the semantic conventions say.
+    /// server's on those that say the server failed, as the semantic conventions say. The
+    /// failure's kind, from [`failed`](Self::failed), is its `error.type`.
     pub(crate) fn grpc_status(&mut self, code: i32, server: bool) {
         self.set("rpc.grpc.status_code", i64::from(code));
         // Unknown, DeadlineExceeded, Unimplemented, Internal, Unavailable, DataLoss.
@@ -234,19 +235,19 @@ impl Call {
             && !self.errored
             && let Some(span) = &mut self.span
         {
-            self.errored = true;
-            span.set_attribute(KeyValue::new("error.type", code.to_string()));
             span.set_status(Status::error(""));
         }
         self.ended = true;
     }
 
     /// The JSON-RPC error code the answer carries.
+    #[cfg_attr(not(feature = "jsonrpc"), allow(dead_code))]
     pub(crate) fn jsonrpc_error(&mut self, code: i64) {
         self.set("rpc.jsonrpc.error_code", code);
     }
 
     /// The call finished without a failure.
+    #[cfg_attr(not(feature = "jsonrpc"), allow(dead_code))]
     pub(crate) fn succeeded(&mut self) {
         self.ended = true;
     }

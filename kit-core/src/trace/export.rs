@@ -232,3 +232,93 @@ async fn export<E: SpanExporter>(
     }
     let _ = exporter.shutdown_with_timeout(Duration::ZERO);
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+
+    use super::*;
+
+    /// A collector that takes every batch, noting its size.
+    #[derive(Debug, Clone, Default)]
+    struct Takes(Arc<Mutex<Vec<usize>>>);
+
+    impl SpanExporter for Takes {
+        async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+            self.0.lock().expect("lock").push(batch.len());
+            Ok(())
+        }
+    }
+
+    /// A collector that never answers.
+    #[derive(Debug)]
+    struct Silent;
+
+    impl SpanExporter for Silent {
+        async fn export(&self, _batch: Vec<SpanData>) -> OTelSdkResult {
+            std::future::pending().await
+        }
+    }
+
+    fn provider<E: SpanExporter + 'static>(exporter: E) -> (SdkTracerProvider, Tracing) {
+        let resource = Resource::builder_empty().build();
+        let (processor, tracing) = start(exporter, &resource, "test".into());
+        let provider = SdkTracerProvider::builder()
+            .with_span_processor(processor)
+            .build();
+        (provider, tracing)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn spans_go_out_in_batches_and_the_rest_on_shutdown() {
+        let taken = Takes::default();
+        let (provider, tracing) = provider(taken.clone());
+        let tracer = provider.tracer("test");
+        for _ in 0..3 {
+            drop(tracer.start("call"));
+        }
+        tokio::time::sleep(BATCH_DELAY + Duration::from_millis(1)).await;
+        assert_eq!(*taken.0.lock().expect("lock"), [3]);
+        assert_eq!(tracing.exported_spans(), 3);
+        for _ in 0..2 {
+            drop(tracer.start("call"));
+        }
+        tracing.shutdown(Duration::from_secs(1)).await;
+        assert_eq!(*taken.0.lock().expect("lock"), [3, 2]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_queue_and_a_silent_collector_drop_spans_and_count_them() {
+        let (provider, tracing) = provider(Silent);
+        let registry = crate::metrics::Registry::new();
+        tracing.count_in(&registry);
+        let tracer = provider.tracer("test");
+        // Ending a span never waits: past the queue's bound, spans are dropped at once.
+        for _ in 0..QUEUE_SPANS + 100 {
+            drop(tracer.start("call"));
+        }
+        assert_eq!(tracing.dropped_spans(), 100);
+        // The first full batch goes out at once, and is given up on after the export timeout.
+        tokio::time::sleep(EXPORT_TIMEOUT - Duration::from_millis(1)).await;
+        assert_eq!(tracing.dropped_spans(), 100);
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        assert_eq!(tracing.dropped_spans(), 100 + BATCH_SPANS as u64);
+        assert_eq!(tracing.exported_spans(), 0);
+        assert!(
+            registry
+                .render()
+                .contains(&format!("trace_spans_dropped_total {}", 100 + BATCH_SPANS)),
+            "{}",
+            registry.render()
+        );
+        // Meanwhile the queue has room again: new spans are taken.
+        drop(tracer.start("call"));
+        assert_eq!(tracing.dropped_spans(), 100 + BATCH_SPANS as u64);
+        // Shutting down waits no longer than it is told to.
+        let stopping = tokio::time::Instant::now();
+        tracing.shutdown(Duration::from_secs(1)).await;
+        assert_eq!(stopping.elapsed(), Duration::from_secs(1));
+    }
+}
