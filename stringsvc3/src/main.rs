@@ -80,12 +80,12 @@ async fn main() -> ExitCode {
         retry_timeout: args.retry_timeout,
         ..ProxyOptions::default()
     };
+    // ANCHOR: wiring
     // With an OTLP endpoint, a span for every request and every call to an instance.
     let tracing = match trace::init("stringsvc3", args.trace.otlp_endpoint.as_deref()) {
         Ok(tracing) => tracing,
         Err(err) => return run::fail(err),
     };
-    // ANCHOR: wiring
     let logger = Logger::builder(args.log.log_format)
         .context("listen", &args.serve.listen)
         .caller(true);
@@ -96,9 +96,10 @@ async fn main() -> ExitCode {
         stringsvc3::app(&instances, &options, logger, registry).map_err(|e| format!("--proxy: {e}"))
     })
     .await;
-    // ANCHOR_END: wiring
+    // The last spans, given two seconds to leave.
     if let Some(tracing) = tracing {
         tracing.shutdown(Duration::from_secs(2)).await;
     }
     exit
+    // ANCHOR_END: wiring
 }

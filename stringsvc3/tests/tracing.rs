@@ -69,6 +69,24 @@ async fn a_call_through_the_proxy_is_one_trace_with_a_span_per_hop() {
     let instance_url = format!("http://127.0.0.1:{}/uppercase", instance.port());
     assert_eq!(call.attribute("url.full"), Some(instance_url.as_str()));
     assert_eq!(served.attribute("http.request.method"), Some("GET"));
+    // ANCHOR_END: one_trace
+
+    // The book shows this trace as a tree (its trace id aside, which is new each time).
+    let tree = testkit::otlp::tree_with(
+        &spans,
+        &[
+            "http.request.method",
+            "url.path",
+            "http.response.status_code",
+        ],
+    );
+    let hops: Vec<&str> = tree.lines().skip(1).collect();
+    let page = std::fs::read_to_string(testkit::book::book_src().join("tracing.md"))
+        .expect("docs/src/tracing.md");
+    assert!(
+        page.contains(&hops.join("\n")),
+        "the book's tree is not\n{tree}"
+    );
 
     // Each service's log lines of the call lead to its span.
     let proxy_log = proxy.stop();
@@ -84,7 +102,6 @@ async fn a_call_through_the_proxy_is_one_trace_with_a_span_per_hop() {
     assert!(line(&proxy_log, entry), "{proxy_log}");
     assert!(line(&instance_log, served), "{instance_log}");
 }
-// ANCHOR_END: one_trace
 
 #[tokio::test]
 async fn a_go_kit_callers_b3_trace_is_continued() {

@@ -142,6 +142,17 @@ impl TraceParent {
         )
     }
 
+    /// The single `b3` header value naming this span, for Zipkin-traced services (Go kit's):
+    /// `{trace}-{span}-{1|0}`.
+    pub fn to_b3(&self) -> String {
+        format!(
+            "{}-{}-{}",
+            self.trace_id_hex(),
+            self.span_id_hex(),
+            if self.sampled { "1" } else { "0" }
+        )
+    }
+
     /// The trace id as 32 lower-case hex digits, as logs and tracing backends show it.
     pub fn trace_id_hex(&self) -> Hex<'_> {
         Hex(&self.trace_id)
@@ -263,6 +274,11 @@ mod tests {
         )
         .expect("the same in several headers");
         assert_eq!(single, multi);
+        assert_eq!(
+            TraceParent::from_b3(&single.to_b3()),
+            Some(single.clone()),
+            "written as read"
+        );
         assert_eq!(
             single.to_traceparent(),
             "00-80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-01"

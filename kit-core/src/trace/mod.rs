@@ -13,7 +13,7 @@
 //! |---|---|---|
 //! | HTTP server | the server's [name](crate::transport::http::Server::name), else the HTTP method | `http.request.method`, `url.path`, `http.response.status_code`, `error.type` |
 //! | HTTP client | the client's name, else the HTTP method | `http.request.method`, `url.full`, `server.address`, `server.port`, `http.response.status_code`, `error.type` |
-//! | gRPC server, client | `package.Service/Method` | `rpc.system=grpc`, `rpc.service`, `rpc.method`, `rpc.grpc.status_code`, `error.type` |
+//! | gRPC server, client | `package.Service/Method` (a server's from its [`method`](crate::transport::grpc::Server::method)) | `rpc.system=grpc`, `rpc.service`, `rpc.method`, `rpc.grpc.status_code`, `error.type` |
 //! | JSON-RPC server, client | the JSON-RPC method | `rpc.system=jsonrpc`, `rpc.method`, `rpc.jsonrpc.error_code`, `error.type` |
 //!
 //! `error.type` is the [kind](crate::error::ErrorKind) of the failure (`invalid_argument`,

@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | `grpc-timeout` | the deadline, as the time left, in gRPC's own syntax | `grpc-timeout: 1500m` |
 //! | `x-request-id` | the [`RequestId`] | `x-request-id: 7f3a9c` |
-//! | `traceparent`, `tracestate` (or B3's `b3`, `x-b3-*`, read only) | the caller's span, [`TraceParent`] | `traceparent: 00-4bf9…4736-00f0…02b7-01` |
+//! | `traceparent`, `tracestate`, `b3` (and B3's `x-b3-*`, read only) | the caller's span, [`TraceParent`] | `traceparent: 00-4bf9…4736-00f0…02b7-01` |
 //!
 //! `grpc-timeout` is the standard one, which every gRPC client sends for a call with a deadline
 //! (Go's `context.WithTimeout` around a call does): at most 8 digits and a unit, `H`, `M`, `S`,
@@ -87,6 +87,9 @@ pub fn inject(ctx: &Context, metadata: &mut MetadataMap) -> bool {
     if let Some(parent) = ctx.get::<TraceParent>() {
         if let Ok(value) = MetadataValue::try_from(parent.to_traceparent()) {
             metadata.insert(trace::TRACEPARENT, value);
+        }
+        if let Ok(value) = MetadataValue::try_from(parent.to_b3()) {
+            metadata.insert(trace::B3, value);
         }
         if let Some(state) = &parent.state
             && let Ok(value) = MetadataValue::try_from(&**state)

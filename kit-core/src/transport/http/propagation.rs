@@ -6,7 +6,7 @@
 //! | `X-Request-Timeout` | the deadline, as the time left, in Go's duration syntax | `X-Request-Timeout: 1.5s` |
 //! | `X-Request-Id` | the [`RequestId`] | `X-Request-Id: 7f3a9c` |
 //! | `traceparent`, `tracestate` | the [`TraceParent`]: the caller's span (W3C Trace Context) | `traceparent: 00-4bf9…4736-00f0…02b7-01` |
-//! | `b3`, or `X-B3-TraceId`, `X-B3-SpanId`, `X-B3-Sampled`, `X-B3-Flags` | the same, from Zipkin's B3 (read only, when there is no `traceparent`) | `b3: 80f1…eff7-e457…6bd1-1` |
+//! | `b3`, or `X-B3-TraceId`, `X-B3-SpanId`, `X-B3-Sampled`, `X-B3-Flags` | the same, in Zipkin's B3 (read when there is no `traceparent`; `b3` is sent too) | `b3: 80f1…eff7-e457…6bd1-1` |
 //!
 //! HTTP has no standard header for a deadline; gRPC sends `grpc-timeout` with the time left,
 //! and so does this one, readable by a person with curl (`-H 'X-Request-Timeout: 2s'`). A time
@@ -14,8 +14,8 @@
 //! sends what is left when it sends, in whole milliseconds rounded down, so that the callee's
 //! deadline never falls after the caller's.
 //!
-//! A client always sends W3C's headers; a server also reads B3, which Go kit's Zipkin tracing
-//! sends, so a trace started by a Go kit service continues here.
+//! A client sends W3C's headers and B3's single header, which Go kit's Zipkin tracing reads; a
+//! server reads either, so a trace passes through Go kit services and ours alike.
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
@@ -71,6 +71,7 @@ fn is_trace_header(name: &HeaderName) -> bool {
     name == trace::TRACEPARENT || name == trace::B3 || name.starts_with("x-b3-")
 }
 
+// ANCHOR: trace_parent
 /// The caller's span from W3C's headers, or else from B3's single header, or else from B3's
 /// several.
 pub fn trace_parent(headers: &HeaderMap) -> Option<TraceParent> {
@@ -91,6 +92,7 @@ pub fn trace_parent(headers: &HeaderMap) -> Option<TraceParent> {
         text(trace::X_B3_FLAGS),
     )
 }
+// ANCHOR_END: trace_parent
 
 /// Writes `ctx`'s deadline (the time left) and request id into an outgoing request's headers.
 /// Returns `false`, writing nothing, when the deadline has already passed: the call should not
@@ -114,6 +116,9 @@ pub fn inject(ctx: &Context, headers: &mut HeaderMap) -> bool {
     if let Some(parent) = ctx.get::<TraceParent>() {
         if let Ok(value) = HeaderValue::try_from(parent.to_traceparent()) {
             headers.insert(trace::TRACEPARENT, value);
+        }
+        if let Ok(value) = HeaderValue::try_from(parent.to_b3()) {
+            headers.insert(trace::B3, value);
         }
         if let Some(state) = &parent.state
             && let Ok(value) = HeaderValue::from_str(state)
@@ -209,7 +214,10 @@ mod tests {
         assert!(inject(&ctx, &mut sent));
         assert_eq!(sent[trace::TRACEPARENT], w3c);
         assert_eq!(sent[trace::TRACESTATE], "rojo=1");
-        assert!(sent.get(trace::B3).is_none());
+        assert_eq!(
+            sent[trace::B3],
+            "4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1"
+        );
 
         let mut multi = HeaderMap::new();
         for (name, value) in [
