@@ -43,7 +43,8 @@ fn each_addcli_call_is_one_trace_across_both_processes() {
         let called = run(CLI, &all);
         assert_eq!(called.code, Some(0), "{args:?}: {}", called.stderr);
     }
-    let spans = receiver.wait_for(Duration::from_secs(10), |spans| spans.len() >= 6);
+    // Two spans of the transports per call, and addsvc's endpoint's own.
+    let spans = receiver.wait_for(Duration::from_secs(10), |spans| spans.len() >= 9);
 
     // gRPC: named by the method's path, with the RPC conventions' attributes.
     let (client, server) = pair(&spans, "pb.Add/Sum");
@@ -56,6 +57,12 @@ fn each_addcli_call_is_one_trace_across_both_processes() {
     assert!(client.parent_span_id.is_empty(), "addcli starts the trace");
     assert_eq!(server.trace_id, client.trace_id);
     assert_eq!(server.parent_span_id, client.span_id);
+    // Inside the transport's span, the endpoint's (Go kit's TraceEndpoint "Sum").
+    let work = spans
+        .iter()
+        .find(|s| s.name == "Sum" && s.kind == "internal" && s.parent_span_id == server.span_id)
+        .unwrap_or_else(|| panic!("no Sum span:\n{}", testkit::otlp::tree(&spans)));
+    assert_eq!((work.service.as_str(), work.error), ("addsvc", false));
 
     // HTTP: named by the endpoint.
     let (client, server) = pair(&spans, "sum");
@@ -99,7 +106,7 @@ fn failures_are_told_apart_in_the_spans() {
         ],
     );
     assert_eq!(called.code, Some(1), "{}", called.stderr);
-    let spans = receiver.wait_for(Duration::from_secs(10), |spans| spans.len() >= 2);
+    let spans = receiver.wait_for(Duration::from_secs(10), |spans| spans.len() >= 3);
     let (client, server) = pair(&spans, "pb.Add/Sum");
     assert_eq!(server.parent_span_id, client.span_id);
     assert_eq!(server.attribute("rpc.grpc.status_code"), Some("0"));
@@ -120,7 +127,7 @@ fn failures_are_told_apart_in_the_spans() {
         ],
     );
     assert_eq!(called.code, Some(1), "{}", called.stderr);
-    let spans = receiver.wait_for(Duration::from_secs(10), |spans| spans.len() >= 3);
+    let spans = receiver.wait_for(Duration::from_secs(10), |spans| spans.len() >= 4);
     let failed = spans.last().expect("the failed call's span");
     assert_eq!(
         (failed.service.as_str(), failed.kind, failed.error),

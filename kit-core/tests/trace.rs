@@ -7,9 +7,10 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::post_service;
 use http::Method;
-use kit_core::endpoint::{Endpoint, EndpointExt, endpoint_fn};
+use kit_core::endpoint::{Endpoint, EndpointExt, ServiceBuilder, endpoint_fn};
 use kit_core::error::BoxError;
 use kit_core::log::{Format, Logger};
+use kit_core::trace::TraceLayer;
 use kit_core::transport::http::{
     Client, Server, decode_json_request, decode_json_response, encode_json_request,
     encode_json_response,
@@ -63,14 +64,19 @@ async fn every_hop_is_a_span_of_one_trace() {
     .name("back")
     .endpoint();
     let front_logger = logger.clone();
-    let front_endpoint: Endpoint<Value, Value> = endpoint_fn(move |v: Value| {
-        let to_back = to_back.clone();
-        let logger = front_logger.clone();
-        async move {
-            logger.in_scope(|| tracing::info!(msg = "calling back"));
-            to_back.invoke(v).await
-        }
-    });
+    // The endpoint has a span of its own too, inside the transport's.
+    let front_endpoint: Endpoint<Value, Value> = Endpoint::new(
+        ServiceBuilder::new()
+            .layer(TraceLayer::new("Front"))
+            .service(endpoint_fn(move |v: Value| {
+                let to_back = to_back.clone();
+                let logger = front_logger.clone();
+                async move {
+                    logger.in_scope(|| tracing::info!(msg = "calling back"));
+                    to_back.invoke(v).await
+                }
+            })),
+    );
     let front = TestServer::start(
         Router::new().route(
             "/front",
@@ -96,8 +102,9 @@ async fn every_hop_is_a_span_of_one_trace() {
     )
     .await;
     assert_eq!(answer.status, 200, "{}", answer.body);
-    let spans = receiver.wait_for(Duration::from_secs(10), |spans| spans.len() >= 3);
+    let spans = receiver.wait_for(Duration::from_secs(10), |spans| spans.len() >= 4);
     let front_server = find(&spans, "front", "server");
+    let front_work = find(&spans, "Front", "internal");
     let back_client = find(&spans, "back", "client");
     let back_server = find(&spans, "back", "server");
     for span in [front_server, back_client, back_server] {
@@ -108,7 +115,9 @@ async fn every_hop_is_a_span_of_one_trace() {
         assert!(!span.error);
     }
     assert_eq!(front_server.parent_span_id, CALLER_SPAN);
-    assert_eq!(back_client.parent_span_id, front_server.span_id);
+    assert_eq!(front_work.parent_span_id, front_server.span_id);
+    assert_eq!(front_work.trace_id, CALLER_TRACE);
+    assert_eq!(back_client.parent_span_id, front_work.span_id);
     assert_eq!(back_server.parent_span_id, back_client.span_id);
     assert_eq!(front_server.attribute("url.path"), Some("/front"));
     assert_eq!(
@@ -116,12 +125,12 @@ async fn every_hop_is_a_span_of_one_trace() {
         Some(back.url("/back").as_str())
     );
     assert_eq!(back_client.attribute("server.address"), Some("127.0.0.1"));
-    // The line logged while front handled the request leads to front's span.
+    // The line logged while front's endpoint worked leads to its span.
     assert_eq!(
         lines.lines(),
         [format!(
             "trace_id={CALLER_TRACE} span_id={} msg=\"calling back\"",
-            front_server.span_id
+            front_work.span_id
         )]
     );
 
@@ -198,7 +207,7 @@ async fn every_hop_is_a_span_of_one_trace() {
     assert_eq!(tracing.dropped_spans(), 0, "{tracing:?}");
     assert_eq!(
         receiver.spans().len(),
-        7,
+        8,
         "{}",
         testkit::otlp::tree(&receiver.spans())
     );

@@ -180,6 +180,12 @@ impl Call {
         )
     }
 
+    /// The span of an endpoint's own work, inside its transport's (see
+    /// [`TraceLayer`](super::TraceLayer)).
+    pub(crate) fn internal(ctx: Context, name: &'static str) -> (Context, Call) {
+        Call::start(ctx, SpanKind::Internal, || Cow::Borrowed(name), Vec::new)
+    }
+
     /// Whether there is a span to describe.
     pub(crate) fn is_traced(&self) -> bool {
         self.span.is_some()
@@ -247,7 +253,6 @@ impl Call {
     }
 
     /// The call finished without a failure.
-    #[cfg_attr(not(feature = "jsonrpc"), allow(dead_code))]
     pub(crate) fn succeeded(&mut self) {
         self.ended = true;
     }

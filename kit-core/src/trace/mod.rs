@@ -16,6 +16,9 @@
 //! | gRPC server, client | `package.Service/Method` (a server's from its [`method`](crate::transport::grpc::Server::method)) | `rpc.system=grpc`, `rpc.service`, `rpc.method`, `rpc.grpc.status_code`, `error.type` |
 //! | JSON-RPC server, client | the JSON-RPC method | `rpc.system=jsonrpc`, `rpc.method`, `rpc.jsonrpc.error_code`, `error.type` |
 //!
+//! An endpoint can have a span of its own too, inside its transport's, as Go kit's
+//! `TraceEndpoint` gives it: [`TraceLayer`], an endpoint middleware.
+//!
 //! `error.type` is the [kind](crate::error::ErrorKind) of the failure (`invalid_argument`,
 //! `unavailable`, ...), or the status code when that is all there is; a failed call's span has
 //! status error with the message. Each call's context carries its span as a
@@ -38,6 +41,7 @@
 
 mod call;
 mod export;
+mod layer;
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -50,6 +54,7 @@ use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 pub use crate::context::TraceParent;
 pub(crate) use call::Call;
 pub use export::Tracing;
+pub use layer::{TraceLayer, Traced, TracedFuture};
 
 /// How many finished spans wait for export before more are dropped.
 pub const QUEUE_SPANS: usize = 4096;
