@@ -23,6 +23,8 @@ pub(crate) struct Call {
     ended: bool,
     /// `error.type` is set.
     errored: bool,
+    /// A server's span: failures that are the caller's leave its status alone.
+    server: bool,
 }
 
 impl fmt::Debug for Call {
@@ -40,6 +42,7 @@ impl Call {
             span: None,
             ended: false,
             errored: false,
+            server: false,
         }
     }
 
@@ -77,7 +80,7 @@ impl Call {
         };
         let span = tracer
             .span_builder(name())
-            .with_kind(kind)
+            .with_kind(kind.clone())
             .with_attributes(attributes())
             .start_with_context(tracer, &parent_cx);
         let started = span.span_context();
@@ -93,6 +96,7 @@ impl Call {
                 span: Some(Box::new(span)),
                 ended: false,
                 errored: false,
+                server: kind == SpanKind::Server,
             },
         )
     }
@@ -197,15 +201,29 @@ impl Call {
         }
     }
 
-    /// The call failed with an error of `kind`: `error.type`, and status error with `message`.
+    /// The call failed with an error of `kind`: `error.type`, and status error with `message`,
+    /// unless this is a server's span and the failure is the caller's (a bad request, a missing
+    /// resource, a refusal), which OpenTelemetry's conventions leave unset: those are the
+    /// server doing its job.
     pub(crate) fn failed(&mut self, kind: ErrorKind, message: &dyn fmt::Display) {
         self.ended = true;
         if std::mem::replace(&mut self.errored, true) {
             return;
         }
+        let servers_fault = matches!(
+            kind,
+            ErrorKind::Unknown
+                | ErrorKind::DeadlineExceeded
+                | ErrorKind::Unimplemented
+                | ErrorKind::Internal
+                | ErrorKind::Unavailable
+                | ErrorKind::DataLoss
+        );
         if let Some(span) = &mut self.span {
             span.set_attribute(KeyValue::new("error.type", kind.as_str()));
-            span.set_status(Status::error(message.to_string()));
+            if !self.server || servers_fault {
+                span.set_status(Status::error(message.to_string()));
+            }
         }
     }
 
