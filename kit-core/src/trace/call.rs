@@ -102,6 +102,7 @@ impl Call {
     }
 
     /// The span of a request an HTTP server answers, named `name` or else by the method.
+    #[cfg_attr(not(feature = "http-server"), allow(dead_code))]
     pub(crate) fn http_server(
         ctx: Context,
         method: &http::Method,
@@ -122,6 +123,7 @@ impl Call {
     }
 
     /// The span of a request an HTTP client sends, named `name` or else by the method.
+    #[cfg_attr(not(feature = "http-client"), allow(dead_code))]
     pub(crate) fn http_client(
         ctx: Context,
         method: &http::Method,
@@ -230,6 +232,10 @@ impl Call {
     /// The HTTP status of the answer. A server's span fails on a 5xx, a client's on any 4xx or
     /// 5xx, as the semantic conventions say; the status is the `error.type` unless a failure
     /// said more.
+    #[cfg_attr(
+        not(any(feature = "http-server", feature = "http-client")),
+        allow(dead_code)
+    )]
     pub(crate) fn http_status(&mut self, status: u16, server: bool) {
         let Some(span) = &mut self.span else {
             return;
@@ -265,7 +271,13 @@ impl Call {
     }
 
     /// The JSON-RPC error code the answer carries.
-    #[cfg_attr(not(feature = "jsonrpc"), allow(dead_code))]
+    #[cfg_attr(
+        not(all(
+            feature = "jsonrpc",
+            any(feature = "http-server", feature = "http-client")
+        )),
+        allow(dead_code)
+    )]
     pub(crate) fn jsonrpc_error(&mut self, code: i64) {
         self.set("rpc.jsonrpc.error_code", code);
     }
