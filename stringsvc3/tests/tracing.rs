@@ -1,6 +1,6 @@
 //! Request tracing across real processes: curl → proxy → instance is one trace, exported to a
-//! real OTLP receiver; a Go kit caller's B3 headers are continued; a collector that is down
-//! costs the requests nothing.
+//! real OTLP receiver; a Go kit caller's B3 headers are continued, and a Go kit instance hears
+//! ours; a collector that is down costs the requests nothing.
 
 use std::time::{Duration, Instant};
 
@@ -181,4 +181,46 @@ async fn a_collector_that_never_answers_neither_blocks_nor_slows_requests() {
         "stopping took {:?}",
         stopping.elapsed()
     );
+}
+
+#[tokio::test]
+async fn a_go_kit_instance_behind_our_proxy_continues_the_trace() {
+    use axum::http::HeaderMap;
+    use axum::routing::any;
+    use std::sync::{Arc, Mutex};
+    // A stand-in for a Go kit instance traced with zipkin-go: it reads B3, as zipkin-go's HTTP
+    // server middleware does, and answers as Go kit's stringsvc.
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let heard = seen.clone();
+    let app = axum::Router::new().route(
+        "/uppercase",
+        any(move |headers: HeaderMap| {
+            let heard = heard.clone();
+            async move {
+                let b3 = headers
+                    .get("b3")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                heard.lock().expect("lock").push(b3.to_owned());
+                "{\"v\":\"FOO\"}\n"
+            }
+        }),
+    );
+    let go = testkit::http::TestServer::start(app).await;
+    let receiver = Receiver::start();
+    let proxy_flag = format!("-proxy=127.0.0.1:{}", go.addr().port());
+    let proxy = start("proxy", &receiver.endpoint(), &[&proxy_flag]);
+    let answer = HttpClient::new()
+        .post_json(&proxy.url("/uppercase"), r#"{"s":"foo"}"#)
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let spans = receiver.wait_for(Duration::from_secs(10), |spans| spans.len() >= 2);
+    let call = only(&spans, "proxy", "client");
+    // The Go kit instance heard our client span, in the header it reads: its spans would be
+    // children of ours.
+    assert_eq!(
+        *seen.lock().expect("lock"),
+        [format!("{}-{}-1", call.trace_id, call.span_id)]
+    );
+    proxy.stop();
 }
