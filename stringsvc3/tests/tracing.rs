@@ -224,3 +224,41 @@ async fn a_go_kit_instance_behind_our_proxy_continues_the_trace() {
     );
     proxy.stop();
 }
+
+#[tokio::test]
+async fn a_retried_call_shows_each_attempt() {
+    let receiver = Receiver::start();
+    let instance = start("instance", &receiver.endpoint(), &[]);
+    // The first instance is down: the first attempt fails, and the retry goes to the next.
+    let down = free_port();
+    let proxy_flag = format!("-proxy=127.0.0.1:{down},127.0.0.1:{}", instance.port());
+    let proxy = start("proxy", &receiver.endpoint(), &[&proxy_flag]);
+    let answer = HttpClient::new()
+        .post_json(&proxy.url("/uppercase"), r#"{"s":"again"}"#)
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let spans = receiver.wait_for(Duration::from_secs(10), |spans| spans.len() >= 4);
+    let tree = testkit::otlp::tree(&spans);
+    let entry = only(&spans, "proxy", "server");
+    let attempts: Vec<&ReceivedSpan> = spans
+        .iter()
+        .filter(|s| s.service == "proxy" && s.kind == "client")
+        .collect();
+    assert_eq!(attempts.len(), 2, "{tree}");
+    // Both attempts are children of the request's span; the first failed, saying why.
+    for attempt in &attempts {
+        assert_eq!(attempt.parent_span_id, entry.span_id, "{tree}");
+    }
+    let (failed, succeeded): (Vec<&ReceivedSpan>, Vec<&ReceivedSpan>) =
+        attempts.iter().copied().partition(|s| s.error);
+    assert_eq!((failed.len(), succeeded.len()), (1, 1), "{tree}");
+    assert_eq!(
+        failed[0].attribute("error.type"),
+        Some("unavailable"),
+        "{tree}"
+    );
+    let served = only(&spans, "instance", "server");
+    assert_eq!(served.parent_span_id, succeeded[0].span_id, "{tree}");
+    proxy.stop();
+    instance.stop();
+}
