@@ -10,6 +10,9 @@
 //! one that exports spans to OpenTelemetry). Every layer sees the same spans and events, so a
 //! line written inside a span carries that span's fields: the request id and deadline a server
 //! puts on every request that has them (`request_id=42 timeout=1.99s method=uppercase ...`).
+//! A line written inside a traced call (see `kit_core::trace`) carries the call's `trace_id`
+//! and `span_id` after them, read from the request's [context](crate::context), so that a line
+//! leads to its trace.
 //! Spans belong to the subscriber that was the default where they were created: in a program
 //! that [installs](Logger::install) its logger, that is this one for every span; a test that
 //! gives a service a logger of its own makes it the thread's default
