@@ -11,6 +11,7 @@ use kit_core::listen::ListenAddr;
 use kit_core::log::{Format, Logger};
 use kit_core::metrics::Registry;
 use kit_core::run::{self, DrainArgs, Program, fail};
+use kit_core::trace::{self, TraceArgs};
 use kit_core::transport::http::metrics_router;
 use kit_core::transport::thrift::{self, Framing, Protocol};
 
@@ -98,6 +99,10 @@ pub struct Args {
     )]
     pub log_format: Format,
 
+    /// Where traces go.
+    #[command(flatten)]
+    pub trace: TraceArgs,
+
     /// How to stop.
     #[command(flatten)]
     pub drain: DrainArgs,
@@ -143,8 +148,16 @@ pub async fn main() -> ExitCode {
         Err(err) => return fail(err),
     };
     let _ = logger.install();
+    // With an OTLP endpoint, a span for every call on every transport.
+    let tracing = match trace::init("addsvc", args.trace.otlp_endpoint.as_deref()) {
+        Ok(tracing) => tracing,
+        Err(err) => return fail(err),
+    };
 
     let registry = Registry::new();
+    if let Some(tracing) = &tracing {
+        tracing.count_in(&registry);
+    }
     let svc = crate::service(BasicService, &logger, &registry);
     let set = Set::new(svc, &args.limits(), &logger, &registry);
     let (grpc_routes, health) = match transport::grpc::routes(&set, &logger).await {
@@ -156,7 +169,7 @@ pub async fn main() -> ExitCode {
     let thrift_processor = transport::thrift::processor(&set, &logger);
     let thrift_config = args.thrift_config();
 
-    Program::new("addsvc")
+    let exit = Program::new("addsvc")
         .drain_timeout(args.drain.drain_timeout)
         .http(&args.debug_addr, debug, announce("debug/HTTP"))
         .http(
@@ -196,8 +209,15 @@ pub async fn main() -> ExitCode {
             announce("JSONRPC over HTTP"),
         )
         .run()
-        .await
+        .await;
+    if let Some(tracing) = tracing {
+        tracing.shutdown(TRACE_FLUSH).await;
+    }
+    exit
 }
+
+/// How long a program waits at exit for the collector to take the last spans.
+const TRACE_FLUSH: Duration = Duration::from_secs(2);
 // ANCHOR_END: main
 
 /// Logs where a transport listens, as Go kit does: `transport=HTTP addr=:8081`.
@@ -265,6 +285,10 @@ pub struct CliArgs {
     /// The second argument.
     #[arg(allow_negative_numbers = true)]
     pub b: String,
+
+    /// Where traces go: the call's client span, the root of its trace.
+    #[command(flatten)]
+    pub trace: TraceArgs,
 }
 
 // ANCHOR: addcli
@@ -274,6 +298,20 @@ pub async fn addcli() -> ExitCode {
         Ok(args) => args,
         Err(exit) => return exit,
     };
+    let tracing = match trace::init("addcli", args.trace.otlp_endpoint.as_deref()) {
+        Ok(tracing) => tracing,
+        Err(err) => return fail(err),
+    };
+    let exit = call(&args).await;
+    // The process ends next: send the call's span first.
+    if let Some(tracing) = tracing {
+        tracing.shutdown(TRACE_FLUSH).await;
+    }
+    exit
+}
+
+/// The call `addcli` makes.
+async fn call(args: &CliArgs) -> ExitCode {
     let options = crate::client::Options::default();
     let svc = if !args.http_addr.is_empty() {
         crate::client::http(&args.http_addr, &options)

@@ -10,6 +10,7 @@ use kit_core::error::Classify;
 use kit_core::log::{Logger, LoggingLayer};
 use kit_core::metrics::{InstrumentLayer, Registry};
 use kit_core::ratelimit::{ErroringLimiterLayer, Limiter};
+use kit_core::trace::TraceLayer;
 use serde::{Deserialize, Serialize};
 
 use crate::service::{AddService, Error, ServiceError};
@@ -164,10 +165,11 @@ pub struct Set {
 pub const METRICS_NAMESPACE: &str = "example_addsvc";
 
 impl Set {
-    /// The endpoints of `svc`, each wrapped, outermost first, in instrumenting, logging, its
-    /// rate limiter and its circuit breaker (Go kit's `addendpoint.New`). The limiter is outside
-    /// the breaker, so that its refusals do not open the breaker (in Go kit, 6 calls over the
-    /// limit open it for a minute). Tracing will join between logging and the limiter.
+    /// The endpoints of `svc`, each wrapped, outermost first, in instrumenting, logging,
+    /// tracing (a span named by the method, when tracing is on), its rate limiter and its
+    /// circuit breaker (Go kit's `addendpoint.New`). The limiter is outside the breaker, so that
+    /// its refusals do not open the breaker (in Go kit, 6 calls over the limit open it for a
+    /// minute).
     pub fn new<S>(svc: S, limits: &Limits, logger: &Logger, registry: &Registry) -> Self
     where
         S: AddService + Send + Sync + 'static,
@@ -176,6 +178,7 @@ impl Set {
         let sum = ServiceBuilder::new()
             .layer(InstrumentLayer::new(registry, METRICS_NAMESPACE, "Sum"))
             .layer(LoggingLayer::new(logger.clone(), "Sum"))
+            .layer(TraceLayer::new("Sum"))
             .layer(ErroringLimiterLayer::new(Limiter::new(
                 limits.sum_rate,
                 limits.sum_burst,
@@ -185,6 +188,7 @@ impl Set {
         let concat = ServiceBuilder::new()
             .layer(InstrumentLayer::new(registry, METRICS_NAMESPACE, "Concat"))
             .layer(LoggingLayer::new(logger.clone(), "Concat"))
+            .layer(TraceLayer::new("Concat"))
             .layer(ErroringLimiterLayer::new(Limiter::new(
                 limits.concat_rate,
                 limits.concat_burst,

@@ -31,6 +31,7 @@
 //! | (left to `net/http`) | [`shutdown`]: one drain deadline for every listener; `run::Program` |
 //! | `flag` | `run::parse`: clap, with Go's single-dash flags accepted |
 //! | `log` | `log`: logfmt or JSON lines from `tracing` events |
+//! | `tracing/opentracing`, `tracing/zipkin` | `trace`: OpenTelemetry over OTLP; W3C and B3 headers ([`context::trace`]) |
 //! | `metrics`, `metrics/prometheus` | `metrics`: counters and histograms for Prometheus |
 //! | `sd` (instancers, endpointers) | [`sd`]: instance sets, one endpoint per instance, a `tower::discover` adapter |
 //! | `sd/lb` (balancers, retry) | [`lb`]: round robin, random, retry with a deadline |
@@ -55,6 +56,7 @@
 //! | `grpc` | `transport::grpc`: serving endpoints over gRPC (tonic on hyper's HTTP/2), gRPC client endpoints | no |
 //! | `jsonrpc` | `transport::jsonrpc`: JSON-RPC 2.0 over HTTP; its server with `http-server`, its client with `http-client` | no |
 //! | `thrift` | `transport::thrift`: serving a Thrift processor off the async runtime, a Thrift client pool | no |
+//! | `trace` | `trace`: OpenTelemetry spans for every transport's calls, exported over OTLP/gRPC when configured (implies `grpc`) | no |
 //! | `jemalloc` | `allocator`: jemalloc for a service's binary, giving memory back after a surge | no |
 
 #[cfg(feature = "jemalloc")]
@@ -77,6 +79,11 @@ pub mod ratelimit;
 pub mod run;
 pub mod sd;
 pub mod shutdown;
+#[cfg(feature = "trace")]
+pub mod trace;
+#[cfg(not(feature = "trace"))]
+#[path = "trace/off.rs"]
+mod trace;
 #[cfg(any(
     feature = "http-server",
     feature = "http-client",

@@ -8,6 +8,7 @@ use kit_core::listen::ListenAddr;
 use kit_core::log::{Format, Logger};
 use kit_core::metrics::Registry;
 use kit_core::run::{self, ConnectionArgs, DrainArgs, Program, fail};
+use kit_core::trace::{self, TraceArgs};
 
 use crate::repository::{MemoryRepository, Repository, SqliteRepository};
 
@@ -61,6 +62,10 @@ pub struct Args {
     /// How to stop.
     #[command(flatten)]
     pub drain: DrainArgs,
+
+    /// Where traces go.
+    #[command(flatten)]
+    pub trace: TraceArgs,
 }
 // ANCHOR_END: args
 
@@ -103,16 +108,27 @@ async fn serve<R: Repository>(args: &Args, repository: R) -> ExitCode {
         Err(err) => return fail(err),
     };
     let _ = logger.install();
+    let tracing = match trace::init("profilesvc", args.trace.otlp_endpoint.as_deref()) {
+        Ok(tracing) => tracing,
+        Err(err) => return fail(err),
+    };
     let registry = Registry::new();
+    if let Some(tracing) = &tracing {
+        tracing.count_in(&registry);
+    }
     let app = crate::app(repository, &logger, &registry);
     tokio::spawn(registry.upkeep(UPKEEP));
-    Program::new("profilesvc")
+    let exit = Program::new("profilesvc")
         .drain_timeout(args.drain.drain_timeout)
         .max_connections(args.connections.max_connections)
         .http(&args.listen(), app, |addr| {
             tracing::info!(transport = "HTTP", addr = %addr);
         })
         .run()
-        .await
+        .await;
+    if let Some(tracing) = tracing {
+        tracing.shutdown(std::time::Duration::from_secs(2)).await;
+    }
+    exit
 }
 // ANCHOR_END: main

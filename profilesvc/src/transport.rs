@@ -198,6 +198,7 @@ pub fn post_profile(
         },
         encode_json_response,
     )
+    .name("PostProfile")
 }
 // ANCHOR_END: post_profile
 
@@ -227,6 +228,7 @@ pub fn get_profile(
         },
         encode_json_response,
     )
+    .name("GetProfile")
 }
 
 // ANCHOR: put_profile
@@ -257,6 +259,7 @@ pub fn put_profile(
         },
         encode_json_response,
     )
+    .name("PutProfile")
 }
 // ANCHOR_END: put_profile
 
@@ -288,6 +291,7 @@ pub fn patch_profile(
         },
         encode_json_response,
     )
+    .name("PatchProfile")
 }
 
 /// `DELETE /profiles/{id}`: deletes a profile.
@@ -316,6 +320,7 @@ pub fn delete_profile(
         },
         encode_json_response,
     )
+    .name("DeleteProfile")
 }
 
 /// `GET /profiles/{id}/addresses/`: reads a profile's addresses.
@@ -344,6 +349,7 @@ pub fn get_addresses(
         },
         encode_json_response,
     )
+    .name("GetAddresses")
 }
 
 /// `GET /profiles/{id}/addresses/{addressID}`: reads one address.
@@ -378,6 +384,7 @@ pub fn get_address(
         },
         encode_json_response,
     )
+    .name("GetAddress")
 }
 
 /// `POST /profiles/{id}/addresses/`: adds an address.
@@ -412,6 +419,7 @@ pub fn post_address(
         },
         encode_json_response,
     )
+    .name("PostAddress")
 }
 
 /// `DELETE /profiles/{id}/addresses/{addressID}`: deletes an address.
@@ -446,4 +454,5 @@ pub fn delete_address(
         },
         encode_json_response,
     )
+    .name("DeleteAddress")
 }

@@ -31,6 +31,7 @@ where
         decode_json_request,
         encode_json_response,
     )
+    .name("uppercase")
 }
 
 /// `count` over HTTP.
@@ -43,6 +44,7 @@ where
         decode_json_request,
         encode_json_response,
     )
+    .name("count")
 }
 
 /// The routes: `/uppercase` and `/count`.

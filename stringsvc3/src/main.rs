@@ -10,6 +10,7 @@ use std::time::Duration;
 use kit_core::duration;
 use kit_core::log::Logger;
 use kit_core::run::{self, ServeArgs};
+use kit_core::trace::{self, TraceArgs};
 use stringsvc2::cli::{LogArgs, serve};
 use stringsvc3::proxying::ProxyOptions;
 
@@ -48,6 +49,9 @@ struct Args {
 
     #[command(flatten)]
     log: LogArgs,
+
+    #[command(flatten)]
+    trace: TraceArgs,
 }
 
 /// jemalloc rather than the system's malloc: it gives the memory of a surge of connections back
@@ -77,12 +81,25 @@ async fn main() -> ExitCode {
         ..ProxyOptions::default()
     };
     // ANCHOR: wiring
+    // With an OTLP endpoint, a span for every request and every call to an instance.
+    let tracing = match trace::init("stringsvc3", args.trace.otlp_endpoint.as_deref()) {
+        Ok(tracing) => tracing,
+        Err(err) => return run::fail(err),
+    };
     let logger = Logger::builder(args.log.log_format)
         .context("listen", &args.serve.listen)
         .caller(true);
-    serve("stringsvc3", &args.serve, logger, |logger, registry| {
+    let exit = serve("stringsvc3", &args.serve, logger, |logger, registry| {
+        if let Some(tracing) = &tracing {
+            tracing.count_in(registry);
+        }
         stringsvc3::app(&instances, &options, logger, registry).map_err(|e| format!("--proxy: {e}"))
     })
-    .await
+    .await;
+    // The last spans, given two seconds to leave.
+    if let Some(tracing) = tracing {
+        tracing.shutdown(Duration::from_secs(2)).await;
+    }
+    exit
     // ANCHOR_END: wiring
 }

@@ -115,6 +115,7 @@ pub fn http_client(url: Url, http: reqwest::Client, logger: &Logger) -> Uppercas
         decode_json_response::<UppercaseResponse>,
     )
     .http_client(http)
+    .name("uppercase")
     .endpoint();
     Endpoint::new(ServiceBuilder::new().layer(logging).service(client))
 }

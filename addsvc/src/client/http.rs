@@ -41,6 +41,7 @@ pub fn http(instance: &str, options: &Options) -> Result<Set, InstanceError> {
         decode_json_response,
     )
     .http_client(pool.clone())
+    .name("sum")
     .endpoint();
     let concat = Client::new(
         Method::POST,
@@ -49,6 +50,7 @@ pub fn http(instance: &str, options: &Options) -> Result<Set, InstanceError> {
         decode_json_response,
     )
     .http_client(pool)
+    .name("concat")
     .endpoint();
     let set = Set {
         sum: business_errors(sum, |err| SumResponse {

@@ -81,12 +81,14 @@ impl GrpcServer {
         };
         GrpcServer {
             sum: Server::new(set.sum.clone(), decode_sum_request, encode_sum_reply)
+                .method("/pb.Add/Sum")
                 .error_handler(log_error.clone()),
             concat: Server::new(
                 set.concat.clone(),
                 decode_concat_request,
                 encode_concat_reply,
             )
+            .method("/pb.Add/Concat")
             .error_handler(log_error),
         }
     }

@@ -29,12 +29,14 @@ pub fn app(set: &Set, logger: &Logger) -> Router {
         decode_json_request,
         encode_json_response_or_error,
     )
+    .name("sum")
     .error_handler(log_error.clone());
     let concat = Server::new(
         set.concat.clone(),
         decode_json_request,
         encode_json_response_or_error,
     )
+    .name("concat")
     .error_handler(log_error);
     Router::new()
         .route("/sum", get_or_post(sum))

@@ -80,8 +80,10 @@ use tokio::time::Instant;
 use crate::error::{Classify, ErrorKind};
 
 mod deadline;
+pub mod trace;
 
 pub use deadline::{Deadline, DeadlineFuture, DeadlineLayer};
+pub use trace::TraceParent;
 
 tokio::task_local! {
     static CURRENT: Context;
@@ -112,6 +114,16 @@ impl Context {
     /// request.
     pub fn current() -> Self {
         CURRENT.try_with(Context::clone).unwrap_or_default()
+    }
+
+    /// Runs `f` on the context of the request being handled on this task (an empty one outside
+    /// any request), without cloning it: for code on every request's path, such as log lines.
+    pub fn with_current<R>(f: impl FnOnce(&Context) -> R) -> R {
+        if CURRENT.try_with(|_| ()).is_ok() {
+            CURRENT.with(f)
+        } else {
+            f(&Context::new())
+        }
     }
 
     /// Runs `future` with this context as the [current](Context::current) one.

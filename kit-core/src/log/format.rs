@@ -11,6 +11,8 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
 use tracing_subscriber::registry::LookupSpan;
 
+use crate::context::{Context, TraceParent};
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Format {
@@ -88,6 +90,13 @@ where
                 }
             }
         }
+        // Inside a traced call, the ids that lead from the line to its trace.
+        Context::with_current(|request| {
+            if let Some(parent) = request.get::<TraceParent>().filter(|parent| parent.sampled) {
+                line.value("trace_id", Value::Str(&parent.trace_id_hex().to_string()));
+                line.value("span_id", Value::Str(&parent.span_id_hex().to_string()));
+            }
+        });
         if self.caller
             && let (Some(file), Some(number)) = (meta.file(), meta.line())
         {

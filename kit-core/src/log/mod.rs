@@ -10,6 +10,9 @@
 //! one that exports spans to OpenTelemetry). Every layer sees the same spans and events, so a
 //! line written inside a span carries that span's fields: the request id and deadline a server
 //! puts on every request that has them (`request_id=42 timeout=1.99s method=uppercase ...`).
+//! A line written inside a traced call (see `kit_core::trace`) carries the call's `trace_id`
+//! and `span_id` after them, read from the request's [context](crate::context), so that a line
+//! leads to its trace.
 //! Spans belong to the subscriber that was the default where they were created: in a program
 //! that [installs](Logger::install) its logger, that is this one for every span; a test that
 //! gives a service a logger of its own makes it the thread's default
@@ -518,6 +521,41 @@ mod tests {
                 tracing::info!(n = 2);
             });
             assert_eq!(lines.contents(), format!("{inside}{outside}"), "{format}");
+        }
+    }
+
+    #[tokio::test]
+    async fn lines_inside_a_traced_call_carry_its_trace_and_span_ids() {
+        use crate::context::{Context, TraceParent};
+        let parent = TraceParent::from_traceparent(
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
+        .expect("valid");
+        for (format, expected) in [
+            (
+                Format::Logfmt,
+                "trace_id=4bf92f3577b34da6a3ce929d0e0e4736 span_id=00f067aa0ba902b7 n=1\nn=2\n",
+            ),
+            (
+                Format::Json,
+                "{\"trace_id\":\"4bf92f3577b34da6a3ce929d0e0e4736\",\"span_id\":\"00f067aa0ba902b7\",\"n\":1}\n{\"n\":2}\n",
+            ),
+        ] {
+            let (logger, lines) = Logger::builder(format).to_buffer().expect("logger");
+            Context::new()
+                .with_value(parent.clone())
+                .scope(async { logger.in_scope(|| tracing::info!(n = 1)) })
+                .await;
+            // An unsampled trace is not recorded: no ids that lead nowhere.
+            let unsampled = TraceParent {
+                sampled: false,
+                ..parent.clone()
+            };
+            Context::new()
+                .with_value(unsampled)
+                .scope(async { logger.in_scope(|| tracing::info!(n = 2)) })
+                .await;
+            assert_eq!(lines.contents(), expected, "{format}");
         }
     }
 

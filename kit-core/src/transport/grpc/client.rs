@@ -15,7 +15,8 @@ use tower::Service;
 use super::{kind_of_code, propagation};
 use crate::context::{Context, DeadlineExceeded};
 use crate::endpoint::Endpoint;
-use crate::error::{BoxError, Classify, Error, ErrorKind};
+use crate::error::{BoxError, Classify, Error, ErrorExt as _, ErrorKind};
+use crate::trace::Call;
 
 type EncodeFn<Req, M> = Arc<dyn Fn(Req) -> Result<M, BoxError> + Send + Sync>;
 type DecodeFn<R, Resp> = Arc<dyn Fn(R) -> Result<Resp, BoxError> + Send + Sync>;
@@ -138,11 +139,24 @@ where
             Some(timeout) => Context::current().with_timeout(timeout),
             None => Context::current(),
         };
+        // With tracing on, the call's span, a child of the request's, sent on as the callee's
+        // parent.
+        let (ctx, mut call) = Call::rpc(ctx, false, "grpc", self.path.as_str());
+        let result = self.send(&ctx, &mut call, req).await;
+        if let Err(error) = &result
+            && call.is_traced()
+        {
+            call.failed((**error).kind(), error);
+        }
+        result
+    }
+
+    async fn send(&self, ctx: &Context, call: &mut Call, req: Req) -> Result<Resp, BoxError> {
         let mut request = Request::new((self.encode)(req)?);
-        if !propagation::inject(&ctx, request.metadata_mut()) {
+        if !propagation::inject(ctx, request.metadata_mut()) {
             return Err(Error::from(DeadlineExceeded).into());
         }
-        let call = async {
+        let calling = async {
             let mut grpc = tonic::client::Grpc::new(self.channel.clone());
             grpc.ready()
                 .await
@@ -151,11 +165,18 @@ where
             grpc.unary(request, self.path.clone(), codec).await
         };
         let reply = match ctx.deadline() {
-            Some(deadline) => tokio::time::timeout_at(deadline, call)
+            Some(deadline) => tokio::time::timeout_at(deadline, calling)
                 .await
                 .map_err(|_| Error::from(DeadlineExceeded))?,
-            None => call.await,
+            None => calling.await,
         };
+        call.grpc_status(
+            match &reply {
+                Ok(_) => 0,
+                Err(status) => status.code() as i32,
+            },
+            false,
+        );
         let reply = reply.map_err(|status| Error::from(RemoteError::from(status)))?;
         (self.decode)(reply.into_inner())
     }

@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | `grpc-timeout` | the deadline, as the time left, in gRPC's own syntax | `grpc-timeout: 1500m` |
 //! | `x-request-id` | the [`RequestId`] | `x-request-id: 7f3a9c` |
+//! | `traceparent`, `tracestate`, `b3` (and B3's `x-b3-*`, read only) | the caller's span, [`TraceParent`] | `traceparent: 00-4bf9…4736-00f0…02b7-01` |
 //!
 //! `grpc-timeout` is the standard one, which every gRPC client sends for a call with a deadline
 //! (Go's `context.WithTimeout` around a call does): at most 8 digits and a unit, `H`, `M`, `S`,
@@ -14,6 +15,7 @@ use std::time::Duration;
 
 use tonic::metadata::{MetadataMap, MetadataValue};
 
+use crate::context::trace::{self, TraceParent};
 use crate::context::{Context, RequestId};
 use crate::error::{Classify, ErrorKind};
 
@@ -39,7 +41,31 @@ pub fn extract(ctx: Context, metadata: &MetadataMap) -> Result<Context, InvalidT
     {
         ctx = ctx.with_value(id);
     }
+    if let Some(parent) = trace_parent(metadata) {
+        ctx = ctx.with_value(parent);
+    }
     Ok(ctx)
+}
+
+/// The caller's span from W3C's metadata, or else from B3's single key, or else from B3's
+/// several (what Go kit's Zipkin gRPC tracing sends).
+pub fn trace_parent(metadata: &MetadataMap) -> Option<TraceParent> {
+    let text = |key: &str| metadata.get(key).and_then(|value| value.to_str().ok());
+    if let Some(parent) = text(trace::TRACEPARENT).and_then(TraceParent::from_traceparent) {
+        return Some(match text(trace::TRACESTATE) {
+            Some(state) => parent.with_state(state),
+            None => parent,
+        });
+    }
+    if let Some(parent) = text(trace::B3).and_then(TraceParent::from_b3) {
+        return Some(parent);
+    }
+    TraceParent::from_b3_multi(
+        text(trace::X_B3_TRACEID)?,
+        text(trace::X_B3_SPANID)?,
+        text(trace::X_B3_SAMPLED),
+        text(trace::X_B3_FLAGS),
+    )
 }
 
 /// Writes `ctx`'s deadline (the time left) and request id into a call's metadata. Returns
@@ -57,6 +83,19 @@ pub fn inject(ctx: &Context, metadata: &mut MetadataMap) -> bool {
         && let Ok(value) = MetadataValue::try_from(id.as_str())
     {
         metadata.insert(REQUEST_ID, value);
+    }
+    if let Some(parent) = ctx.get::<TraceParent>() {
+        if let Ok(value) = MetadataValue::try_from(parent.to_traceparent()) {
+            metadata.insert(trace::TRACEPARENT, value);
+        }
+        if let Ok(value) = MetadataValue::try_from(parent.to_b3()) {
+            metadata.insert(trace::B3, value);
+        }
+        if let Some(state) = &parent.state
+            && let Ok(value) = MetadataValue::try_from(&**state)
+        {
+            metadata.insert(trace::TRACESTATE, value);
+        }
     }
     true
 }
@@ -165,6 +204,18 @@ mod tests {
         assert_eq!(
             received.get::<RequestId>().map(RequestId::as_str),
             Some("req-9")
+        );
+        let mut b3 = MetadataMap::new();
+        b3.insert(
+            trace::B3,
+            MetadataValue::from_static("80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1"),
+        );
+        let continued = extract(Context::new(), &b3).expect("valid");
+        let mut sent = MetadataMap::new();
+        assert!(inject(&continued, &mut sent));
+        assert_eq!(
+            sent.get(trace::TRACEPARENT).and_then(|v| v.to_str().ok()),
+            Some("00-80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-01")
         );
         let mut bad = MetadataMap::new();
         bad.insert(GRPC_TIMEOUT, MetadataValue::from_static("soon"));

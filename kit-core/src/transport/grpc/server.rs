@@ -15,7 +15,8 @@ use tracing::Instrument;
 use super::{propagation, status};
 use crate::context::{Context, DeadlineExceeded, RequestId};
 use crate::endpoint::{Endpoint, EndpointExt};
-use crate::error::{BoxError, Classify, Error, ErrorKind};
+use crate::error::{BoxError, Classify, Error, ErrorExt as _, ErrorKind};
+use crate::trace::Call;
 
 type DecodeFn<M, Req> = Arc<dyn Fn(M) -> Result<Req, BoxError> + Send + Sync>;
 type EncodeFn<Resp, R> = Arc<dyn Fn(Resp) -> Result<R, BoxError> + Send + Sync>;
@@ -46,6 +47,7 @@ struct Inner<M, R, Req, Resp> {
     encode: EncodeFn<Resp, R>,
     before: Vec<BeforeFn>,
     error_handler: Option<ErrorHandlerFn>,
+    method: Option<&'static str>,
 }
 
 impl<M, R, Req, Resp> Server<M, R, Req, Resp>
@@ -69,6 +71,7 @@ where
                 encode: Arc::new(encode),
                 before: Vec::new(),
                 error_handler: None,
+                method: None,
             }),
         }
     }
@@ -96,10 +99,19 @@ where
         Arc::make_mut(&mut self.inner)
     }
 
+    /// Names the gRPC method this server answers (`/pb.Add/Sum`): its calls' spans are named
+    /// and described by it when tracing is on (see `kit_core::trace`). A tonic service's
+    /// generated code does not tell the handler which method it is.
+    pub fn method(mut self, path: &'static str) -> Self {
+        self.inner_mut().method = Some(path);
+        self
+    }
+
     /// Answers one call.
     pub async fn serve(&self, request: Request<M>) -> Result<Response<R>, Status> {
         let (metadata, _extensions, message) = request.into_parts();
         let inner = &self.inner;
+        let mut call = Call::none();
         let result = match propagation::extract(Context::current(), &metadata) {
             Err(invalid) => Err(Error::from(invalid).into()),
             Ok(ctx) => {
@@ -107,6 +119,9 @@ where
                     .before
                     .iter()
                     .fold(ctx, |ctx, hook| hook(&metadata, ctx));
+                // With tracing on, the call's span, a child of the caller's.
+                let (ctx, traced) = Call::rpc(ctx, true, "grpc", inner.method.unwrap_or("grpc"));
+                call = traced;
                 let span = request_span(&ctx);
                 let answering = ctx.clone().scope(inner.answer(&ctx, message));
                 let caught = CatchUnwind(Box::pin(answering));
@@ -117,12 +132,23 @@ where
                 result.unwrap_or_else(|_| Err(Error::from(Panicked).into()))
             }
         };
-        result.map(Response::new).map_err(|error| {
-            if let Some(handler) = &inner.error_handler {
-                handler(&error);
+        match result {
+            Ok(reply) => {
+                call.grpc_status(0, true);
+                Ok(Response::new(reply))
             }
-            status(error.as_ref())
-        })
+            Err(error) => {
+                if let Some(handler) = &inner.error_handler {
+                    handler(&error);
+                }
+                let status = status(error.as_ref());
+                if call.is_traced() {
+                    call.failed((*error).kind(), &error);
+                    call.grpc_status(status.code() as i32, true);
+                }
+                Err(status)
+            }
+        }
     }
 }
 
@@ -229,6 +255,7 @@ impl<M, R, Req, Resp> Clone for Inner<M, R, Req, Resp> {
             encode: self.encode.clone(),
             before: self.before.clone(),
             error_handler: self.error_handler.clone(),
+            method: self.method,
         }
     }
 }

@@ -20,6 +20,7 @@ use crate::context::Context;
 use crate::endpoint::Endpoint;
 use crate::error::{BoxError, Classify, Error, ErrorKind};
 use crate::json;
+use crate::trace::Call;
 
 type EncodeFn<Req> = Arc<dyn Fn(&mut reqwest::Request, Req) -> Result<(), BoxError> + Send + Sync>;
 type DecodeFn<Resp> = Arc<dyn Fn(http::Response<Bytes>) -> Result<Resp, BoxError> + Send + Sync>;
@@ -88,6 +89,7 @@ struct Inner<Req, Resp> {
     before: Vec<BeforeFn>,
     timeout: Option<Duration>,
     max_response_bytes: usize,
+    name: Option<&'static str>,
 }
 
 /// Why a call through a [`Client`] failed.
@@ -259,6 +261,7 @@ where
                 before: Vec::new(),
                 timeout: None,
                 max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+                name: None,
             }),
         }
     }
@@ -299,6 +302,13 @@ where
     /// `ClientBefore`).
     pub fn before(mut self, hook: impl Fn(&mut reqwest::Request) + Send + Sync + 'static) -> Self {
         self.inner_mut().before.push(Arc::new(hook));
+        self
+    }
+
+    /// Names the endpoint this client calls (`uppercase`): the name of its calls' spans when
+    /// tracing is on (see `kit_core::trace`); unnamed, they are named by the HTTP method.
+    pub fn name(mut self, name: &'static str) -> Self {
+        self.inner_mut().name = Some(name);
         self
     }
 
@@ -346,8 +356,6 @@ fn build_http(connect_timeout: Duration) -> Result<reqwest::Client, Arc<reqwest:
 
 impl<Req, Resp> Inner<Req, Resp> {
     async fn call(&self, req: Req) -> Result<Resp, ClientError> {
-        let http = self.http.get().map_err(|e| ClientError::Setup(e.clone()))?;
-        let mut request = reqwest::Request::new(self.method.clone(), self.url.clone());
         // ANCHOR: context
         // The request being handled on this task, if any, with this client's own timeout: the
         // call ends at the sooner of the two, and the callee is told how long it has.
@@ -355,11 +363,35 @@ impl<Req, Resp> Inner<Req, Resp> {
             Some(timeout) => Context::current().with_timeout(timeout),
             None => Context::current(),
         };
-        if !propagation::inject(&ctx, request.headers_mut()) {
+        // ANCHOR_END: context
+        // With tracing on, the call's span, a child of the request's; the context names it, so
+        // the callee's span becomes its child.
+        let (ctx, mut call) = Call::http_client(
+            ctx,
+            &self.method,
+            self.url.as_str(),
+            self.url.host_str(),
+            self.url.port_or_known_default(),
+            self.name,
+        );
+        let result = self.send(&ctx, &mut call, req).await;
+        if let Err(error) = &result
+            && call.is_traced()
+        {
+            call.failed(error.kind(), error);
+        }
+        result
+    }
+
+    async fn send(&self, ctx: &Context, call: &mut Call, req: Req) -> Result<Resp, ClientError> {
+        let http = self.http.get().map_err(|e| ClientError::Setup(e.clone()))?;
+        let mut request = reqwest::Request::new(self.method.clone(), self.url.clone());
+        // ANCHOR: inject
+        if !propagation::inject(ctx, request.headers_mut()) {
             return Err(self.timed_out());
         }
         *request.timeout_mut() = ctx.remaining();
-        // ANCHOR_END: context
+        // ANCHOR_END: inject
         (self.encode)(&mut request, req).map_err(ClientError::Encode)?;
         for hook in &self.before {
             hook(&mut request);
@@ -370,6 +402,7 @@ impl<Req, Resp> Inner<Req, Resp> {
             .await
             .map_err(|e| self.transport_error(e))?;
         let status = response.status();
+        call.http_status(status.as_u16(), false);
         let headers = std::mem::take(response.headers_mut());
         let mut body = BytesMut::new();
         while let Some(chunk) = response
@@ -547,6 +580,7 @@ impl<Req, Resp> Clone for Inner<Req, Resp> {
             before: self.before.clone(),
             timeout: self.timeout,
             max_response_bytes: self.max_response_bytes,
+            name: self.name,
         }
     }
 }

@@ -5,15 +5,21 @@
 //! |---|---|---|
 //! | `X-Request-Timeout` | the deadline, as the time left, in Go's duration syntax | `X-Request-Timeout: 1.5s` |
 //! | `X-Request-Id` | the [`RequestId`] | `X-Request-Id: 7f3a9c` |
+//! | `traceparent`, `tracestate` | the [`TraceParent`]: the caller's span (W3C Trace Context) | `traceparent: 00-4bf9…4736-00f0…02b7-01` |
+//! | `b3`, or `X-B3-TraceId`, `X-B3-SpanId`, `X-B3-Sampled`, `X-B3-Flags` | the same, in Zipkin's B3 (read when there is no `traceparent`; `b3` is sent too) | `b3: 80f1…eff7-e457…6bd1-1` |
 //!
 //! HTTP has no standard header for a deadline; gRPC sends `grpc-timeout` with the time left,
 //! and so does this one, readable by a person with curl (`-H 'X-Request-Timeout: 2s'`). A time
 //! left rather than a point in time, so that the two machines' clocks need not agree. A client
 //! sends what is left when it sends, in whole milliseconds rounded down, so that the callee's
 //! deadline never falls after the caller's.
+//!
+//! A client sends W3C's headers and B3's single header, which Go kit's Zipkin tracing reads; a
+//! server reads either, so a trace passes through Go kit services and ours alike.
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
+use crate::context::trace::{self, TraceParent};
 use crate::context::{Context, RequestId};
 use crate::duration::{self, ParseDurationError};
 
@@ -30,12 +36,14 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// about rather than have its deadline silently dropped.
 pub fn extract(ctx: Context, headers: &HeaderMap) -> Result<Context, InvalidTimeout> {
     // One pass over the names: cheaper than two hashed lookups of names most requests lack.
-    let (mut timeout, mut id) = (None, None);
+    let (mut timeout, mut id, mut tracing) = (None, None, false);
     for (name, value) in headers {
         if *name == REQUEST_TIMEOUT {
             timeout.get_or_insert(value);
         } else if *name == REQUEST_ID {
             id.get_or_insert(value);
+        } else if is_trace_header(name) {
+            tracing = true;
         }
     }
     let mut ctx = ctx;
@@ -50,9 +58,41 @@ pub fn extract(ctx: Context, headers: &HeaderMap) -> Result<Context, InvalidTime
     {
         ctx = ctx.with_value(id);
     }
+    if tracing && let Some(parent) = trace_parent(headers) {
+        ctx = ctx.with_value(parent);
+    }
     Ok(ctx)
 }
 // ANCHOR_END: extract
+
+/// Whether `name` is one of the headers that carry a caller's span.
+fn is_trace_header(name: &HeaderName) -> bool {
+    let name = name.as_str();
+    name == trace::TRACEPARENT || name == trace::B3 || name.starts_with("x-b3-")
+}
+
+// ANCHOR: trace_parent
+/// The caller's span from W3C's headers, or else from B3's single header, or else from B3's
+/// several.
+pub fn trace_parent(headers: &HeaderMap) -> Option<TraceParent> {
+    let text = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    if let Some(parent) = text(trace::TRACEPARENT).and_then(TraceParent::from_traceparent) {
+        return Some(match text(trace::TRACESTATE) {
+            Some(state) => parent.with_state(state),
+            None => parent,
+        });
+    }
+    if let Some(parent) = text(trace::B3).and_then(TraceParent::from_b3) {
+        return Some(parent);
+    }
+    TraceParent::from_b3_multi(
+        text(trace::X_B3_TRACEID)?,
+        text(trace::X_B3_SPANID)?,
+        text(trace::X_B3_SAMPLED),
+        text(trace::X_B3_FLAGS),
+    )
+}
+// ANCHOR_END: trace_parent
 
 /// Writes `ctx`'s deadline (the time left) and request id into an outgoing request's headers.
 /// Returns `false`, writing nothing, when the deadline has already passed: the call should not
@@ -72,6 +112,19 @@ pub fn inject(ctx: &Context, headers: &mut HeaderMap) -> bool {
         && let Ok(value) = HeaderValue::from_str(id.as_str())
     {
         headers.insert(REQUEST_ID, value);
+    }
+    if let Some(parent) = ctx.get::<TraceParent>() {
+        if let Ok(value) = HeaderValue::try_from(parent.to_traceparent()) {
+            headers.insert(trace::TRACEPARENT, value);
+        }
+        if let Ok(value) = HeaderValue::try_from(parent.to_b3()) {
+            headers.insert(trace::B3, value);
+        }
+        if let Some(state) = &parent.state
+            && let Ok(value) = HeaderValue::from_str(state)
+        {
+            headers.insert(trace::TRACESTATE, value);
+        }
     }
     true
 }
@@ -143,6 +196,52 @@ mod tests {
         assert_eq!(later.remaining(), Some(Duration::from_secs(1)));
         let sooner = extract(ctx, &headers(&[(&REQUEST_TIMEOUT, "250ms")])).expect("valid");
         assert_eq!(sooner.remaining(), Some(Duration::from_millis(250)));
+    }
+
+    #[test]
+    fn the_callers_span_is_read_from_w3c_or_b3_and_sent_as_w3c() {
+        let w3c = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let mut map = HeaderMap::new();
+        map.insert(trace::TRACEPARENT, HeaderValue::from_static(w3c));
+        map.insert(trace::TRACESTATE, HeaderValue::from_static("rojo=1"));
+        // W3C wins over B3 when a caller sends both.
+        map.insert(
+            trace::B3,
+            HeaderValue::from_static("64fe8b2a57d3eff7-e457b5a2e4d86bd1"),
+        );
+        let ctx = extract(Context::new(), &map).expect("valid");
+        let mut sent = HeaderMap::new();
+        assert!(inject(&ctx, &mut sent));
+        assert_eq!(sent[trace::TRACEPARENT], w3c);
+        assert_eq!(sent[trace::TRACESTATE], "rojo=1");
+        assert_eq!(
+            sent[trace::B3],
+            "4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1"
+        );
+
+        let mut multi = HeaderMap::new();
+        for (name, value) in [
+            ("X-B3-TraceId", "463ac35c9f6413ad48485a3953bb6124"),
+            ("X-B3-SpanId", "a2fb4a1d1a96d312"),
+            ("X-B3-Sampled", "1"),
+        ] {
+            multi.insert(
+                HeaderName::from_bytes(name.as_bytes()).expect("a name"),
+                HeaderValue::from_static(value),
+            );
+        }
+        let ctx = extract(Context::new(), &multi).expect("valid");
+        let mut sent = HeaderMap::new();
+        assert!(inject(&ctx, &mut sent));
+        assert_eq!(
+            sent[trace::TRACEPARENT],
+            "00-463ac35c9f6413ad48485a3953bb6124-a2fb4a1d1a96d312-01"
+        );
+        // A malformed header is no parent, and no error: the request goes on untraced.
+        let mut bad = HeaderMap::new();
+        bad.insert(trace::TRACEPARENT, HeaderValue::from_static("00-zz"));
+        let ctx = extract(Context::new(), &bad).expect("still valid");
+        assert!(ctx.get::<TraceParent>().is_none());
     }
 
     #[test]

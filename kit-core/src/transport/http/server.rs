@@ -26,8 +26,9 @@ use super::{Request, Response, propagation};
 use crate::context::{Context, DeadlineExceeded, RequestId};
 use crate::duration::GoDuration;
 use crate::endpoint::{Endpoint, EndpointExt};
-use crate::error::{BoxError, Classify, Error, ErrorKind};
+use crate::error::{BoxError, Classify, Error, ErrorExt as _, ErrorKind};
 use crate::shutdown::CutOff;
+use crate::trace::Call;
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 type DecodeFn<Req> = Arc<dyn Fn(Request) -> BoxFuture<Result<Req, BoxError>> + Send + Sync>;
@@ -113,6 +114,7 @@ struct Inner<Req, Resp> {
     finalizers: Vec<FinalizerFn>,
     body_limit: usize,
     read_timeout: Duration,
+    name: Option<&'static str>,
 }
 
 /// What a [finalizer](Server::finalizer) learns about a request once it is answered.
@@ -156,6 +158,7 @@ where
                 finalizers: Vec::new(),
                 body_limit: DEFAULT_BODY_LIMIT,
                 read_timeout: DEFAULT_READ_TIMEOUT,
+                name: None,
             }),
         }
     }
@@ -220,6 +223,14 @@ where
         self
     }
 
+    /// Names the endpoint this server serves (`uppercase`, `sum`): the name of its requests'
+    /// spans when tracing is on (see `kit_core::trace`). Unnamed, spans are named by the HTTP
+    /// method alone, as OpenTelemetry's conventions say when the route is not known.
+    pub fn name(mut self, name: &'static str) -> Self {
+        self.inner_mut().name = Some(name);
+        self
+    }
+
     /// The builder methods run before the server is shared, so this clones nothing in practice.
     fn inner_mut(&mut self) -> &mut Inner<Req, Resp> {
         Arc::make_mut(&mut self.inner)
@@ -259,19 +270,19 @@ where
         } else {
             outer.with_values(parts.extensions.clone())
         };
-        let (ctx, decoding) = match propagation::extract(values, &parts.headers) {
+        let (ctx, invalid) = match propagation::extract(values, &parts.headers) {
+            Ok(ctx) => (ctx, None),
+            Err(invalid) => (Context::current(), Some(invalid)),
+        };
+        // With tracing on, the request's span, a child of the caller's; the context names it.
+        let (ctx, call) = Call::http_server(ctx, &parts.method, parts.uri.path(), self.name);
+        let decoding = match invalid {
+            Some(invalid) => Err(Error::from(DecodeError::Header(invalid.into())).into()),
             // Out of time before it starts: not worth decoding.
-            Ok(ctx) if ctx.deadline().is_some() && ctx.is_expired() => {
-                (ctx, Err(Error::from(DeadlineExceeded).into()))
+            None if ctx.deadline().is_some() && ctx.is_expired() => {
+                Err(Error::from(DeadlineExceeded).into())
             }
-            Ok(ctx) => {
-                let decoding = self.decoding(&ctx, parts, body);
-                (ctx, decoding)
-            }
-            Err(invalid) => (
-                Context::current(),
-                Err(Error::from(DecodeError::Header(invalid.into())).into()),
-            ),
+            None => self.decoding(&ctx, parts, body),
         };
         // Everything from here on, the hooks and the finalizers included, runs in the request's
         // context and, when it carries an id or a deadline, in its span.
@@ -283,6 +294,7 @@ where
             server: Arc::clone(self),
             ctx: ctx.clone(),
             observed,
+            call,
         };
         ctx.scope(responding).instrument(span)
         // ANCHOR_END: context
@@ -416,6 +428,7 @@ pin_project! {
         server: Arc<Inner<Req, Resp>>,
         ctx: Context,
         observed: Option<(Method, Uri, Instant)>,
+        call: Call,
     }
 }
 
@@ -437,15 +450,22 @@ where
             Poll::Ready(Err(_)) => Err(Error::from(Panicked).into()),
         };
         let observed = this.observed.take();
-        Poll::Ready(match handled {
+        let response = match handled {
             Ok(mut response) => {
                 for hook in &this.server.after {
                     hook(this.ctx, &mut response);
                 }
                 this.server.finish(this.ctx, observed, response)
             }
-            Err(error) => this.server.fail(error, this.ctx, observed),
-        })
+            Err(error) => {
+                if this.call.is_traced() {
+                    this.call.failed((*error).kind(), &error);
+                }
+                this.server.fail(error, this.ctx, observed)
+            }
+        };
+        this.call.http_status(response.status().as_u16(), true);
+        Poll::Ready(response)
     }
 }
 
@@ -590,6 +610,7 @@ impl<Req, Resp> Clone for Inner<Req, Resp> {
             finalizers: self.finalizers.clone(),
             body_limit: self.body_limit,
             read_timeout: self.read_timeout,
+            name: self.name,
         }
     }
 }

@@ -17,8 +17,9 @@ use tower::Service;
 use super::error::ErrorObject;
 use crate::context::{Context, DeadlineExceeded};
 use crate::endpoint::Endpoint;
-use crate::error::{BoxError, Classify, Error, ErrorKind};
+use crate::error::{BoxError, Classify, Error, ErrorExt as _, ErrorKind};
 use crate::json;
+use crate::trace::Call;
 use crate::transport::http::propagation;
 
 type EncodeFn<Req> = Arc<dyn Fn(Req) -> Result<Value, BoxError> + Send + Sync>;
@@ -158,6 +159,23 @@ impl<Req, Resp> Inner<Req, Resp> {
             Some(timeout) => Context::current().with_timeout(timeout),
             None => Context::current(),
         };
+        // With tracing on, the call's span, a child of the request's.
+        let (ctx, mut call) = Call::rpc(ctx, false, "jsonrpc", &self.method);
+        let result = self.send(&ctx, req).await;
+        match &result {
+            Ok(_) => call.succeeded(),
+            Err(error) if call.is_traced() => {
+                if let Some(remote) = (**error).find::<ErrorObject>() {
+                    call.jsonrpc_error(remote.code);
+                }
+                call.failed((**error).kind(), error);
+            }
+            Err(_) => {}
+        }
+        result
+    }
+
+    async fn send(&self, ctx: &Context, req: Req) -> Result<Resp, BoxError> {
         let id = self.ids.fetch_add(1, Ordering::Relaxed);
         let envelope = serde_json::json!({
             "jsonrpc": "2.0",
@@ -168,7 +186,7 @@ impl<Req, Resp> Inner<Req, Resp> {
         let mut body = json::to_vec(&envelope)?;
         body.push(b'\n');
         let mut request = reqwest::Request::new(Method::POST, self.url.clone());
-        if !propagation::inject(&ctx, request.headers_mut()) {
+        if !propagation::inject(ctx, request.headers_mut()) {
             return Err(Error::from(DeadlineExceeded).into());
         }
         request.headers_mut().insert(

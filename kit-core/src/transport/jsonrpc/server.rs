@@ -17,8 +17,9 @@ use serde_json::Value;
 use super::error::{ErrorObject, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR};
 use crate::context::{Context, DeadlineExceeded};
 use crate::endpoint::{Endpoint, EndpointExt, Failer};
-use crate::error::{BoxError, Error};
+use crate::error::{BoxError, Classify as _, Error};
 use crate::json;
+use crate::trace::Call;
 use crate::transport::http::propagation;
 use crate::transport::http::{DEFAULT_BODY_LIMIT, DEFAULT_READ_TIMEOUT, Request, Response};
 
@@ -321,15 +322,29 @@ impl Server {
             self.report(&error);
             return answer(Err(error));
         };
-        let calling = handler(params);
-        let result = match ctx.deadline() {
-            Some(deadline) => tokio::time::timeout_at(deadline, calling)
-                .await
-                .unwrap_or_else(|_| Err(ErrorObject::from_error(&Error::from(DeadlineExceeded)))),
-            None => calling.await,
-        };
-        if let Err(error) = &result {
-            self.report(error);
+        // With tracing on, the call's span, a child of the caller's: one per call of a batch.
+        let (ctx, mut traced) = Call::rpc(ctx.clone(), true, "jsonrpc", method);
+        let calling = ctx.clone().sync_scope(|| handler(params));
+        let deadline = ctx.deadline();
+        let result = ctx
+            .scope(async {
+                match deadline {
+                    Some(deadline) => tokio::time::timeout_at(deadline, calling)
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(ErrorObject::from_error(&Error::from(DeadlineExceeded)))
+                        }),
+                    None => calling.await,
+                }
+            })
+            .await;
+        match &result {
+            Ok(_) => traced.succeeded(),
+            Err(error) => {
+                self.report(error);
+                traced.jsonrpc_error(error.code);
+                traced.failed(error.kind(), &error.message);
+            }
         }
         answer(result)
     }
