@@ -194,14 +194,22 @@ fn total_instructions(valgrind: &Path, binary: &Path, requests: u64) -> Result<u
     let stderr = String::from_utf8_lossy(&printed[printed.len().saturating_sub(4000)..]);
     result.map_err(|err| format!("{}: {err}\n{stderr}", binary.display()))?;
     if !status.success() {
-        return Err(format!("{} exited with {status}\n{stderr}", binary.display()));
+        return Err(format!(
+            "{} exited with {status}\n{stderr}",
+            binary.display()
+        ));
     }
-    let counts = std::fs::read_to_string(&out).map_err(|err| format!("{}: {err}", out.display()))?;
+    let counts =
+        std::fs::read_to_string(&out).map_err(|err| format!("{}: {err}", out.display()))?;
     let _ = std::fs::remove_dir_all(&dir);
     counts
         .lines()
         .find_map(|line| line.strip_prefix("summary: "))
-        .or_else(|| counts.lines().find_map(|line| line.strip_prefix("totals: ")))
+        .or_else(|| {
+            counts
+                .lines()
+                .find_map(|line| line.strip_prefix("totals: "))
+        })
         .and_then(|total| total.split_whitespace().next()?.parse().ok())
         .ok_or_else(|| format!("no instruction total in {}", out.display()))
 }
