@@ -10,7 +10,8 @@ use std::time::Duration;
 use kit_core::duration;
 use kit_core::log::Logger;
 use kit_core::run::{self, ServeArgs};
-use stringsvc2::cli::{LogArgs, serve};
+use kit_core::sd::etcd::RegisterArgs;
+use stringsvc2::cli::{LogArgs, serve_with};
 use stringsvc3::proxying::ProxyOptions;
 
 /// The flags of `stringsvc3`.
@@ -48,6 +49,11 @@ struct Args {
 
     #[command(flatten)]
     log: LogArgs,
+
+    /// Where to register this instance's HTTP address (as service stringsvc), for the
+    /// apigateway to find.
+    #[command(flatten)]
+    etcd: RegisterArgs,
 }
 
 /// jemalloc rather than the system's malloc: it gives the memory of a surge of connections back
@@ -76,13 +82,31 @@ async fn main() -> ExitCode {
         retry_timeout: args.retry_timeout,
         ..ProxyOptions::default()
     };
+    let registration = match args.etcd.registration("stringsvc", 0) {
+        Ok(registration) => registration,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(2);
+        }
+    };
     // ANCHOR: wiring
     let logger = Logger::builder(args.log.log_format)
         .context("listen", &args.serve.listen)
         .caller(true);
-    serve("stringsvc3", &args.serve, logger, |logger, registry| {
+    let app = |logger: &Logger, registry: &_| {
         stringsvc3::app(&instances, &options, logger, registry).map_err(|e| format!("--proxy: {e}"))
-    })
+    };
+    // With --etcd, the instance registers once it listens, and deregisters as it stops.
+    serve_with(
+        "stringsvc3",
+        &args.serve,
+        logger,
+        app,
+        |program| match registration {
+            Some(registration) => program.hook(registration),
+            None => program,
+        },
+    )
     .await
     // ANCHOR_END: wiring
 }

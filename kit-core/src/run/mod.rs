@@ -48,4 +48,4 @@ mod args;
 mod program;
 
 pub use args::{ConnectionArgs, DrainArgs, ServeArgs, fail, parse, parse_from, usage_error};
-pub use program::Program;
+pub use program::{Hook, Program};

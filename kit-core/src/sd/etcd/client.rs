@@ -161,20 +161,28 @@ impl Client {
         Ok(())
     }
 
-    /// Opens a keep-alive stream for lease `id`: each [`KeepAlive::renew`] renews it, and its
+    /// Opens a keep-alive stream for lease `id`, renewing it once; then each [`KeepAlive::renew`] renews it, and its
     /// answer says the time to live the lease has left (0 or less: it has expired).
     pub(super) async fn keep_alive(&self, id: i64) -> Result<KeepAlive, EtcdError> {
         let (requests, outgoing) = mpsc::channel(4);
+        // etcd answers the call once it has a request to answer: the first renewal goes with it.
+        requests
+            .try_send(LeaseKeepAliveRequest { id })
+            .map_err(|_| EtcdError("keep-alive request not queued".to_owned()))?;
         let mut lease = LeaseClient::new(self.channel.clone());
         let responses =
             tokio::time::timeout(CALL_TIMEOUT, lease.lease_keep_alive(Requests(outgoing)))
                 .await??
                 .into_inner();
-        Ok(KeepAlive {
+        let mut keep_alive = KeepAlive {
             id,
             requests,
             responses,
-        })
+        };
+        match keep_alive.answer().await? {
+            ttl if ttl > 0 => Ok(keep_alive),
+            _ => Err(EtcdError("lease expired".to_owned())),
+        }
     }
 
     /// Opens a watch on every key under `prefix`, from `revision` on (inclusive).
@@ -232,6 +240,11 @@ impl KeepAlive {
             .send(LeaseKeepAliveRequest { id: self.id })
             .await
             .map_err(|_| EtcdError("keep-alive stream closed".to_owned()))?;
+        self.answer().await
+    }
+
+    /// The answer to the last renewal: the time to live left.
+    async fn answer(&mut self) -> Result<i64, EtcdError> {
         match tokio::time::timeout(CALL_TIMEOUT, self.responses.message()).await?? {
             Some(response) => Ok(response.ttl),
             None => Err(EtcdError("keep-alive stream ended".to_owned())),

@@ -25,15 +25,24 @@
 //! | `etcdv3.NewRegistrar(client, service, logger)`, `Register`, `Deregister` | [`Registrar::start`], [`Registrar::deregister`] |
 //! | `etcdv3.Service{Key, Value, TTL}` | [`key`] and the address, and a time to live |
 //!
+//! With the `cli` feature, [`RegisterArgs`] are the flags a service takes to register itself
+//! (`--etcd`, `--etcd-ttl`, `--etcd-advertise`), and [`Registration`] is the `run::Program`
+//! hook that registers once the listeners are bound and deregisters on SIGTERM or Ctrl-C,
+//! before the drain.
+//!
 //! The client speaks etcd's own gRPC API (its KV, Watch and Lease services), compiled from
 //! etcd's `.proto` files by `build.rs`.
 
 mod backoff;
+#[cfg(feature = "cli")]
+mod cli;
 mod client;
 mod instancer;
 mod registrar;
 
 pub use backoff::Backoff;
+#[cfg(feature = "cli")]
+pub use cli::{RegisterArgs, Registration};
 pub use client::{Client, EtcdError};
 pub use instancer::Instancer;
 pub use registrar::Registrar;

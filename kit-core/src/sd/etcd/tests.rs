@@ -209,3 +209,30 @@ async fn an_etcd_outage_keeps_the_endpoints_and_registrations_come_back() {
     .await;
     drop(etcd);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewed_registration_outlives_its_time_to_live() {
+    let etcd = Etcd::start();
+    let client = Client::new(&etcd.endpoint()).expect("client");
+    let instancer = Instancer::new(client.clone(), prefix("stringsvc"));
+    let mut updates = instancer.subscribe();
+    let alive = Registrar::start(
+        client.clone(),
+        key("stringsvc", "127.0.0.1:9"),
+        "127.0.0.1:9",
+        Duration::from_secs(1),
+    );
+    until(&mut updates, Duration::from_secs(5), |e| {
+        e.instances.len() == 1
+    })
+    .await;
+    updates.borrow_and_update();
+    // Three times the time to live: without renewals the key would have gone (and come back).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        !updates.has_changed().expect("open"),
+        "{:?}",
+        *updates.borrow()
+    );
+    alive.deregister().await;
+}

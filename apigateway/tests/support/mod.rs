@@ -1,0 +1,124 @@
+//! The fleet the gateway's tests run: a real etcd, addsvc and stringsvc3 instances that register
+//! in it, and the gateway, each a real process on free ports.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::time::Duration;
+
+use kit_core::sd::etcd::{self, Client};
+use nix::sys::signal::Signal;
+use testkit::etcd::Etcd;
+use testkit::process::{Service, free_port, workspace_binary};
+
+/// The gateway binary.
+pub const GATEWAY: &str = env!("CARGO_BIN_EXE_apigateway");
+
+/// The time to live of the instances' registrations: short, so that a killed instance leaves
+/// within the tests' patience.
+pub const TTL: &str = "2s";
+
+/// One instance: its process and the address it registered.
+#[derive(Debug)]
+pub struct Instance {
+    pub service: Service,
+    pub address: String,
+}
+
+impl Instance {
+    /// How many calls it logged so far.
+    pub fn calls(&self) -> usize {
+        self.service
+            .output()
+            .lines()
+            .filter(|line| line.contains("took="))
+            .count()
+    }
+
+    /// Sends `signal` to it.
+    pub fn signal(&mut self, signal: Signal) {
+        self.service
+            .process()
+            .signal(signal)
+            .unwrap_or_else(|problem| panic!("{problem}"));
+    }
+}
+
+/// An addsvc registered in `etcd` with its gRPC address (the others on ports of their own).
+pub fn addsvc(etcd: &Etcd) -> Instance {
+    let bin = workspace_binary("addsvc", "addsvc");
+    let grpc = free_port();
+    let address = format!("127.0.0.1:{grpc}");
+    let endpoint = etcd.endpoint();
+    let args = [
+        "-debug.addr",
+        "127.0.0.1:0",
+        "-http-addr",
+        "127.0.0.1:0",
+        "-grpc-addr",
+        &address,
+        "-thrift-addr",
+        "127.0.0.1:0",
+        "-jsonrpc-addr",
+        "127.0.0.1:0",
+        "--etcd",
+        &endpoint,
+        "--etcd-ttl",
+        TTL,
+    ];
+    let service = Service::start_on(&bin.to_string_lossy(), &args, &[], grpc);
+    Instance { service, address }
+}
+
+/// A stringsvc3 instance registered in `etcd` with its HTTP address.
+pub fn stringsvc(etcd: &Etcd) -> Instance {
+    let bin = workspace_binary("stringsvc3", "stringsvc3");
+    let port = free_port();
+    let address = format!("127.0.0.1:{port}");
+    let endpoint = etcd.endpoint();
+    let args = ["-listen", &address, "--etcd", &endpoint, "--etcd-ttl", TTL];
+    let service = Service::start_on(&bin.to_string_lossy(), &args, &[], port);
+    Instance { service, address }
+}
+
+/// The gateway, finding the instances in `etcd`.
+pub fn gateway(etcd: &Etcd, extra: &[&str]) -> Service {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let endpoint = etcd.endpoint();
+    let mut args = vec!["-http.addr", &listen, "--etcd", &endpoint];
+    args.extend_from_slice(extra);
+    Service::start_on(GATEWAY, &args, &[], port)
+}
+
+/// The addresses registered for `service`, read from etcd.
+pub async fn registered(etcd: &Etcd, service: &str) -> Vec<String> {
+    let client = Client::new(&etcd.endpoint()).expect("etcd client");
+    let (pairs, _) = client
+        .list(&etcd::prefix(service))
+        .await
+        .expect("etcd answers");
+    pairs.into_iter().map(|(_, value)| value).collect()
+}
+
+/// Waits until `service`'s registered addresses are `expected` (sorted), for at most `within`;
+/// returns how long it took.
+pub async fn until_registered(
+    etcd: &Etcd,
+    service: &str,
+    expected: &[&str],
+    within: Duration,
+) -> Duration {
+    let started = tokio::time::Instant::now();
+    let mut expected: Vec<String> = expected.iter().map(|s| (*s).to_owned()).collect();
+    expected.sort();
+    loop {
+        let now = registered(etcd, service).await;
+        if now == expected {
+            return started.elapsed();
+        }
+        if started.elapsed() > within {
+            panic!("{service}: registered {now:?}, not {expected:?}, after {within:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
