@@ -12,10 +12,10 @@ use testkit::etcd::Etcd;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_register_and_leave() {
     let etcd = Etcd::start();
-    let mut a1 = addsvc(&etcd);
-    let a2 = addsvc(&etcd);
-    let s1 = stringsvc(&etcd);
-    let mut s2 = stringsvc(&etcd);
+    let mut a1 = addsvc(&etcd.endpoint());
+    let a2 = addsvc(&etcd.endpoint());
+    let s1 = stringsvc(&etcd.endpoint());
+    let mut s2 = stringsvc(&etcd.endpoint());
     until_registered(
         &etcd,
         "addsvc",

@@ -43,12 +43,13 @@ impl Instance {
     }
 }
 
-/// An addsvc registered in `etcd` with its gRPC address (the others on ports of their own).
-pub fn addsvc(etcd: &Etcd) -> Instance {
+/// An addsvc registered in the etcd at `etcd` with its gRPC address (the others on ports of
+/// their own).
+pub fn addsvc(etcd: &str) -> Instance {
     let bin = workspace_binary("addsvc", "addsvc");
     let grpc = free_port();
     let address = format!("127.0.0.1:{grpc}");
-    let endpoint = etcd.endpoint();
+    let endpoint = etcd;
     let args = [
         "-debug.addr",
         "127.0.0.1:0",
@@ -61,7 +62,7 @@ pub fn addsvc(etcd: &Etcd) -> Instance {
         "-jsonrpc-addr",
         "127.0.0.1:0",
         "--etcd",
-        &endpoint,
+        endpoint,
         "--etcd-ttl",
         TTL,
     ];
@@ -69,23 +70,23 @@ pub fn addsvc(etcd: &Etcd) -> Instance {
     Instance { service, address }
 }
 
-/// A stringsvc3 instance registered in `etcd` with its HTTP address.
-pub fn stringsvc(etcd: &Etcd) -> Instance {
+/// A stringsvc3 instance registered in the etcd at `etcd` with its HTTP address.
+pub fn stringsvc(etcd: &str) -> Instance {
     let bin = workspace_binary("stringsvc3", "stringsvc3");
     let port = free_port();
     let address = format!("127.0.0.1:{port}");
-    let endpoint = etcd.endpoint();
-    let args = ["-listen", &address, "--etcd", &endpoint, "--etcd-ttl", TTL];
+    let endpoint = etcd;
+    let args = ["-listen", &address, "--etcd", endpoint, "--etcd-ttl", TTL];
     let service = Service::start_on(&bin.to_string_lossy(), &args, &[], port);
     Instance { service, address }
 }
 
-/// The gateway, finding the instances in `etcd`.
-pub fn gateway(etcd: &Etcd, extra: &[&str]) -> Service {
+/// The gateway, finding the instances in the etcd at `etcd`.
+pub fn gateway(etcd: &str, extra: &[&str]) -> Service {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
-    let endpoint = etcd.endpoint();
-    let mut args = vec!["-http.addr", &listen, "--etcd", &endpoint];
+    let endpoint = etcd;
+    let mut args = vec!["-http.addr", &listen, "--etcd", endpoint];
     args.extend_from_slice(extra);
     Service::start_on(GATEWAY, &args, &[], port)
 }
@@ -118,6 +119,75 @@ pub async fn until_registered(
         }
         if started.elapsed() > within {
             panic!("{service}: registered {now:?}, not {expected:?}, after {within:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// What a bounded load saw: how many calls, and every one that failed, with why.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub calls: usize,
+    pub failures: Vec<String>,
+}
+
+/// `clients` callers, each calling the four routes in turn with a short pause, for `duration`,
+/// through the gateway at `base` (`http://127.0.0.1:PORT`).
+pub async fn load(base: String, clients: usize, duration: Duration) -> Outcome {
+    let deadline = tokio::time::Instant::now() + duration;
+    let mut tasks = Vec::new();
+    for client in 0..clients {
+        let base = base.clone();
+        tasks.push(tokio::spawn(async move {
+            let http = testkit::http::HttpClient::new();
+            let mut outcome = Outcome::default();
+            let routes = [
+                ("/addsvc/sum", r#"{"a":1,"b":2}"#, r#"{"v":3}"#),
+                (
+                    "/stringsvc/uppercase",
+                    r#"{"s":"abc"}"#,
+                    r#"{"v":"ABC","err":null}"#,
+                ),
+                ("/addsvc/concat", r#"{"a":"1","b":"2"}"#, r#"{"v":"12"}"#),
+                ("/stringsvc/count", r#"{"s":"abc"}"#, r#"{"v":3}"#),
+            ];
+            let mut i = client;
+            while tokio::time::Instant::now() < deadline {
+                let (route, body, expected) = routes[i % routes.len()];
+                i += 1;
+                outcome.calls += 1;
+                let url = format!("{base}{route}");
+                match http.try_send(http::Method::POST, &url, body, &[]).await {
+                    Ok(answer) if answer.status == 200 && answer.body.trim() == expected => {}
+                    Ok(answer) => outcome
+                        .failures
+                        .push(format!("{route}: {} {}", answer.status, answer.body)),
+                    Err(problem) => outcome.failures.push(problem),
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            outcome
+        }));
+    }
+    let mut all = Outcome::default();
+    for task in tasks {
+        let outcome = task.await.expect("client task");
+        all.calls += outcome.calls;
+        all.failures.extend(outcome.failures);
+    }
+    all
+}
+
+/// Waits until `address` is among `service`'s registered addresses, for at most `within`.
+pub async fn until_listed(etcd: &Etcd, service: &str, address: &str, within: Duration) {
+    let started = tokio::time::Instant::now();
+    loop {
+        let now = registered(etcd, service).await;
+        if now.iter().any(|a| a == address) {
+            return;
+        }
+        if started.elapsed() > within {
+            panic!("{service}: {address} not registered after {within:?}: {now:?}");
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
