@@ -78,6 +78,9 @@ impl Args {
     }
 }
 
+/// How long the gateway waits for its first read of the registrations before it serves anyway.
+const FIRST_READ: Duration = Duration::from_secs(3);
+
 /// How often histograms fold their samples into buckets between scrapes.
 const UPKEEP: Duration = Duration::from_millis(250);
 
@@ -104,6 +107,13 @@ pub async fn main() -> ExitCode {
     };
     let addsvc = Instancer::new(client.clone(), etcd::prefix("addsvc"));
     let stringsvc = Instancer::new(client, etcd::prefix("stringsvc"));
+    // The first calls know the instances registered before the gateway started (unless etcd
+    // is down, which the instancers report and survive).
+    let _ = tokio::time::timeout(FIRST_READ, async {
+        addsvc.ready().await;
+        stringsvc.ready().await;
+    })
+    .await;
     let registry = Registry::new();
     tokio::spawn(registry.clone().upkeep(UPKEEP));
     let app = crate::app(&addsvc, &stringsvc, &args.options(), &logger, &registry);

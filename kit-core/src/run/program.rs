@@ -19,6 +19,7 @@ type Serving = Pin<Box<dyn Future<Output = io::Result<Outcome>> + Send>>;
 type ServeFn = Box<dyn FnOnce(TcpListener, Shutdown) -> Serving + Send>;
 type AnnounceFn = Box<dyn FnOnce(&ListenAddr) + Send>;
 
+// ANCHOR: hook
 /// What a program does once every listener is bound, and undoes as soon as it is asked to stop,
 /// before its listeners drain: registering in a service registry is the case in point
 /// (`sd::etcd::Registration`), so that clients stop sending calls while the calls in flight
@@ -32,6 +33,7 @@ pub trait Hook: Send + 'static {
     /// returns.
     fn stopping(&mut self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
 }
+// ANCHOR_END: hook
 
 /// How long past the drain deadline a listener may take to return before the process stops
 /// without it: the guard against a transport that does not keep its deadline.

@@ -21,6 +21,8 @@ use crate::sd::{Broadcaster, Event};
 pub struct Instancer {
     broadcaster: Broadcaster,
     prefix: String,
+    /// Whether the first read of the prefix is over, found or failed.
+    read: watch::Receiver<bool>,
     task: JoinHandle<()>,
 }
 
@@ -36,12 +38,28 @@ impl Instancer {
     pub fn with_backoff(client: Client, prefix: impl Into<String>, backoff: Backoff) -> Self {
         let prefix = prefix.into();
         let broadcaster = Broadcaster::new();
-        let task = tokio::spawn(follow(client, prefix.clone(), broadcaster.clone(), backoff));
+        let (first_read, read) = watch::channel(false);
+        let task = tokio::spawn(follow(
+            client,
+            prefix.clone(),
+            broadcaster.clone(),
+            backoff,
+            first_read,
+        ));
         Instancer {
             broadcaster,
             prefix,
+            read,
             task,
         }
+    }
+
+    /// Waits until the first read of the prefix is over: its instances are published, or etcd
+    /// could not be reached (and the error is). A program that serves calls waits for it, so
+    /// that its first calls know the instances registered before it started.
+    pub async fn ready(&self) {
+        let mut read = self.read.clone();
+        let _ = read.wait_for(|read| *read).await;
     }
 }
 
@@ -67,19 +85,35 @@ impl fmt::Debug for Instancer {
 }
 
 /// Reads and watches `prefix` for good, starting over after each failure.
-async fn follow(client: Client, prefix: String, broadcaster: Broadcaster, mut backoff: Backoff) {
+async fn follow(
+    client: Client,
+    prefix: String,
+    broadcaster: Broadcaster,
+    mut backoff: Backoff,
+    first_read: watch::Sender<bool>,
+) {
     let mut failing = false;
     loop {
-        let error = session(&client, &prefix, &broadcaster, &mut backoff, &mut failing).await;
+        let error = session(
+            &client,
+            &prefix,
+            &broadcaster,
+            &mut backoff,
+            &mut failing,
+            &first_read,
+        )
+        .await;
         if !failing {
             tracing::warn!(prefix = prefix.as_str(), err = %error, "etcd unreachable; keeping the instances known so far");
             failing = true;
         }
         broadcaster.publish_error(&error);
+        first_read.send_replace(true);
         tokio::time::sleep(backoff.next_wait()).await;
     }
 }
 
+// ANCHOR: session
 /// One connection's worth of following: reads the prefix, publishes it, then applies the
 /// watch's changes until it fails. Returns why it stopped.
 async fn session(
@@ -88,6 +122,7 @@ async fn session(
     broadcaster: &Broadcaster,
     backoff: &mut Backoff,
     failing: &mut bool,
+    first_read: &watch::Sender<bool>,
 ) -> EtcdError {
     let (pairs, revision) = match client.list(prefix).await {
         Ok(listed) => listed,
@@ -100,6 +135,7 @@ async fn session(
         Err(error) => return error,
     };
     broadcaster.publish(instances.values().cloned());
+    first_read.send_replace(true);
     backoff.reset();
     if *failing {
         tracing::info!(prefix, instances = instances.len(), "etcd reachable again");
@@ -122,3 +158,4 @@ async fn session(
         broadcaster.publish(instances.values().cloned());
     }
 }
+// ANCHOR_END: session

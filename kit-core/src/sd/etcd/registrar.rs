@@ -88,6 +88,7 @@ impl fmt::Debug for Registrar {
     }
 }
 
+// ANCHOR: hold
 /// Keeps `key` registered until `stopped`, then deletes it.
 async fn hold(
     client: Client,
@@ -135,6 +136,7 @@ async fn hold(
         }
     }
 }
+// ANCHOR_END: hold
 
 /// Grants a lease, puts the key under it and renews it until something fails; returns what.
 async fn register(

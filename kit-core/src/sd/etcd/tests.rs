@@ -96,14 +96,12 @@ async fn registered_instances_are_discovered_and_deregistered_at_once() {
         )]
     );
 
-    // A new instancer starts from what is registered now.
+    // A new instancer starts from what is registered now, read before it says it is ready.
     let late = Instancer::new(client.clone(), prefix("addsvc"));
-    let mut late_updates = late.subscribe();
-    let event = until(&mut late_updates, Duration::from_secs(5), |e| {
-        !e.instances.is_empty()
-    })
-    .await;
-    assert_eq!(instances(&event), ["127.0.0.1:2"]);
+    tokio::time::timeout(Duration::from_secs(5), late.ready())
+        .await
+        .expect("read");
+    assert_eq!(instances(&late.subscribe().borrow()), ["127.0.0.1:2"]);
     b.deregister().await;
     other.deregister().await;
     until(&mut updates, Duration::from_secs(5), |e| {
@@ -235,4 +233,23 @@ async fn a_renewed_registration_outlives_its_time_to_live() {
         *updates.borrow()
     );
     alive.deregister().await;
+}
+
+#[tokio::test]
+async fn an_instancer_without_etcd_is_ready_with_the_error() {
+    let nobody = testkit::process::free_port();
+    let client = Client::new(&format!("127.0.0.1:{nobody}")).expect("client");
+    let instancer = Instancer::new(client, prefix("addsvc"));
+    tokio::time::timeout(Duration::from_secs(5), instancer.ready())
+        .await
+        .expect("ready without etcd");
+    let event = instancer.subscribe().borrow().clone();
+    assert!(event.instances.is_empty());
+    assert!(
+        event
+            .error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("etcd: ")),
+        "{event:?}"
+    );
 }
