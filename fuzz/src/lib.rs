@@ -26,8 +26,11 @@ pub mod thrift;
 
 mod fixture;
 
+/// A fuzz target: it takes any bytes, and panics only on a fault.
+pub type Target = fn(&[u8]);
+
 /// The targets by name, as `scripts/fuzz` and the seed directories name them.
-pub const TARGETS: [(&str, fn(&[u8])); 5] = [
+pub const TARGETS: [(&str, Target); 5] = [
     ("json", json::run),
     ("http", http::run),
     ("jsonrpc", jsonrpc::run),

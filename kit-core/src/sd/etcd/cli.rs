@@ -14,7 +14,7 @@ use crate::run::Hook;
 #[derive(Debug, Clone, clap::Args)]
 pub struct RegisterArgs {
     /// etcd endpoints to register this instance with, comma-separated host:port. The key is
-    /// /services/<service>/<host:port>, its value host:port. Without it, nothing is registered.
+    /// /services/SERVICE/HOST:PORT, its value HOST:PORT. Without it, nothing is registered.
     #[arg(long, value_name = "ENDPOINTS", default_value = "")]
     pub etcd: String,
 
