@@ -28,8 +28,14 @@
 //! - `curl` runs with `--silent --show-error`, so its progress meter does not get in the way, and
 //!   with no proxy, so that a proxy set on the machine cannot intercept loopback calls.
 //!
+//! - A program the page runs by its path (`target/tools/etcd ... &`) is the test's copy of it
+//!   when the test provides it ([`Binary::external`]); one whose clean stop is to die of SIGTERM,
+//!   as etcd's is, says so ([`Binary::dies_by_sigterm`]).
+//!
 //! Each crate whose binary a page runs owns that page: its `tests/tutorial.rs` calls
-//! [`run_pages`] with its binaries, and runs every page that uses no other package.
+//! [`run_pages`] with its binaries, and runs every page that uses no other package. A page about
+//! several services (the API gateway and the instances behind it) is run by one of them, with
+//! [`run_pages_with`] and the others' binaries.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
