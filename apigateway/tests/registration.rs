@@ -55,3 +55,17 @@ async fn instances_register_and_leave() {
     );
     until_registered(&etcd, "stringsvc", &[&s1.address], Duration::from_secs(5)).await;
 }
+
+#[test]
+fn a_time_to_live_under_a_second_is_refused() {
+    let bin = testkit::process::workspace_binary("stringsvc3", "stringsvc3");
+    let finished = testkit::process::run(
+        &bin.to_string_lossy(),
+        &["--etcd", "127.0.0.1:2379", "--etcd-ttl", "500ms"],
+    );
+    assert_eq!(finished.code, Some(2), "{finished:?}");
+    assert_eq!(
+        finished.stderr.trim(),
+        "error: --etcd-ttl: must be at least 1s"
+    );
+}
