@@ -11,6 +11,7 @@ use kit_core::listen::ListenAddr;
 use kit_core::log::{Format, Logger};
 use kit_core::metrics::Registry;
 use kit_core::run::{self, DrainArgs, Program, fail};
+use kit_core::sd::etcd::RegisterArgs;
 use kit_core::trace::{self, TraceArgs};
 use kit_core::transport::http::metrics_router;
 use kit_core::transport::thrift::{self, Framing, Protocol};
@@ -106,7 +107,14 @@ pub struct Args {
     /// How to stop.
     #[command(flatten)]
     pub drain: DrainArgs,
+
+    /// Where to register the gRPC address (as service addsvc), for the apigateway to find.
+    #[command(flatten)]
+    pub etcd: RegisterArgs,
 }
+
+/// The place of the gRPC listener among the program's listeners: the one registered in etcd.
+const GRPC_LISTENER: usize = 2;
 
 impl Args {
     /// The Thrift server's protocol and framing, with kit-core's limits.
@@ -160,6 +168,13 @@ pub async fn main() -> ExitCode {
     }
     let svc = crate::service(BasicService, &logger, &registry);
     let set = Set::new(svc, &args.limits(), &logger, &registry);
+    let registration = match args.etcd.registration("addsvc", GRPC_LISTENER) {
+        Ok(registration) => registration,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(2);
+        }
+    };
     let (grpc_routes, health) = match transport::grpc::routes(&set, &logger).await {
         Ok(routes) => routes,
         Err(err) => return fail(err),
@@ -169,7 +184,7 @@ pub async fn main() -> ExitCode {
     let thrift_processor = transport::thrift::processor(&set, &logger);
     let thrift_config = args.thrift_config();
 
-    let exit = Program::new("addsvc")
+    let program = Program::new("addsvc")
         .drain_timeout(args.drain.drain_timeout)
         .http(&args.debug_addr, debug, announce("debug/HTTP"))
         .http(
@@ -207,9 +222,11 @@ pub async fn main() -> ExitCode {
             &args.jsonrpc_addr,
             transport::jsonrpc::app(&set, &logger),
             announce("JSONRPC over HTTP"),
-        )
-        .run()
-        .await;
+        );
+    let exit = match registration {
+        Some(registration) => program.hook(registration).run().await,
+        None => program.run().await,
+    };
     if let Some(tracing) = tracing {
         tracing.shutdown(TRACE_FLUSH).await;
     }

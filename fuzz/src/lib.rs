@@ -26,7 +26,7 @@ pub mod thrift;
 
 mod fixture;
 
-/// A fuzz target: it takes any bytes, and panics when they show a bug.
+/// A fuzz target: it takes any bytes, and panics only on a fault.
 pub type Target = fn(&[u8]);
 
 /// The targets by name, as `scripts/fuzz` and the seed directories name them.

@@ -34,6 +34,7 @@
 //! | `tracing/opentracing`, `tracing/zipkin` | `trace`: OpenTelemetry over OTLP; W3C and B3 headers ([`context::trace`]) |
 //! | `metrics`, `metrics/prometheus` | `metrics`: counters and histograms for Prometheus |
 //! | `sd` (instancers, endpointers) | [`sd`]: instance sets, one endpoint per instance, a `tower::discover` adapter |
+//! | `sd/etcdv3` | `sd::etcd`: `Instancer`, `Registrar` |
 //! | `sd/lb` (balancers, retry) | [`lb`]: round robin, random, retry with a deadline |
 //! | `circuitbreaker` | [`circuitbreaker`]: gobreaker's state machine as a tower layer |
 //! | `ratelimit` | `ratelimit`: erroring and delaying token-bucket limiters |
@@ -57,6 +58,7 @@
 //! | `jsonrpc` | `transport::jsonrpc`: JSON-RPC 2.0 over HTTP; its server with `http-server`, its client with `http-client` | no |
 //! | `thrift` | `transport::thrift`: serving a Thrift processor off the async runtime, a Thrift client pool | no |
 //! | `trace` | `trace`: OpenTelemetry spans for every transport's calls, exported over OTLP/gRPC when configured (implies `grpc`) | no |
+//! | `etcd` | `sd::etcd`: an instancer and a registrar on etcd v3 (its gRPC API, compiled with protox) | no |
 //! | `jemalloc` | `allocator`: jemalloc for a service's binary, giving memory back after a surge | no |
 
 #[cfg(feature = "jemalloc")]

@@ -38,6 +38,18 @@ pub async fn serve<E: std::fmt::Display>(
     builder: LoggerBuilder,
     app: impl FnOnce(&Logger, &Registry) -> Result<Router, E>,
 ) -> ExitCode {
+    serve_with(name, serve, builder, app, |program| program).await
+}
+
+/// [`serve`], with the program changed by `customize` before it runs: the place to add a
+/// [`Hook`](kit_core::run::Hook), such as a registration in a service registry.
+pub async fn serve_with<E: std::fmt::Display>(
+    name: &str,
+    serve: &ServeArgs,
+    builder: LoggerBuilder,
+    app: impl FnOnce(&Logger, &Registry) -> Result<Router, E>,
+    customize: impl FnOnce(Program) -> Program,
+) -> ExitCode {
     let (logger, _log_writer): (Logger, LogGuard) = match builder.to_stderr() {
         Ok(logger) => logger,
         Err(err) => return fail(err),
@@ -54,11 +66,9 @@ pub async fn serve<E: std::fmt::Display>(
     };
     tokio::spawn(registry.upkeep(UPKEEP));
 
-    Program::with_args(name, serve)
-        .http(&serve.listen, app, |addr| {
-            tracing::info!(msg = "HTTP", addr = %addr);
-        })
-        .run()
-        .await
+    let program = Program::with_args(name, serve).http(&serve.listen, app, |addr| {
+        tracing::info!(msg = "HTTP", addr = %addr);
+    });
+    customize(program).run().await
 }
 // ANCHOR_END: serve

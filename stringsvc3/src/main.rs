@@ -10,8 +10,9 @@ use std::time::Duration;
 use kit_core::duration;
 use kit_core::log::Logger;
 use kit_core::run::{self, ServeArgs};
+use kit_core::sd::etcd::RegisterArgs;
 use kit_core::trace::{self, TraceArgs};
-use stringsvc2::cli::{LogArgs, serve};
+use stringsvc2::cli::{LogArgs, serve_with};
 use stringsvc3::proxying::ProxyOptions;
 
 /// The flags of `stringsvc3`.
@@ -52,6 +53,10 @@ struct Args {
 
     #[command(flatten)]
     trace: TraceArgs,
+    /// Where to register this instance's HTTP address (as service stringsvc), for the
+    /// apigateway to find.
+    #[command(flatten)]
+    etcd: RegisterArgs,
 }
 
 /// jemalloc rather than the system's malloc: it gives the memory of a surge of connections back
@@ -80,6 +85,13 @@ async fn main() -> ExitCode {
         retry_timeout: args.retry_timeout,
         ..ProxyOptions::default()
     };
+    let registration = match args.etcd.registration("stringsvc", 0) {
+        Ok(registration) => registration,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(2);
+        }
+    };
     // ANCHOR: wiring
     // With an OTLP endpoint, a span for every request and every call to an instance.
     let tracing = match trace::init("stringsvc3", args.trace.otlp_endpoint.as_deref()) {
@@ -89,12 +101,23 @@ async fn main() -> ExitCode {
     let logger = Logger::builder(args.log.log_format)
         .context("listen", &args.serve.listen)
         .caller(true);
-    let exit = serve("stringsvc3", &args.serve, logger, |logger, registry| {
+    let app = |logger: &Logger, registry: &_| {
         if let Some(tracing) = &tracing {
             tracing.count_in(registry);
         }
         stringsvc3::app(&instances, &options, logger, registry).map_err(|e| format!("--proxy: {e}"))
-    })
+    };
+    // With --etcd, the instance registers once it listens, and deregisters as it stops.
+    let exit = serve_with(
+        "stringsvc3",
+        &args.serve,
+        logger,
+        app,
+        |program| match registration {
+            Some(registration) => program.hook(registration),
+            None => program,
+        },
+    )
     .await;
     // The last spans, given two seconds to leave.
     if let Some(tracing) = tracing {

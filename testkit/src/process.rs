@@ -286,3 +286,53 @@ pub fn help_text(binary: &str) -> String {
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
+
+/// The path of binary `bin` of workspace package `package`, built first (once per process) with
+/// the profile the tests were built with: for a test that runs another crate's binary beside
+/// its own, which `CARGO_BIN_EXE_*` does not offer. Panics, with cargo's output, if the build
+/// fails.
+pub fn workspace_binary(package: &str, bin: &str) -> std::path::PathBuf {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static BUILT: OnceLock<Mutex<HashMap<String, std::path::PathBuf>>> = OnceLock::new();
+    let mut built = BUILT
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(path) = built.get(bin) {
+        return path.clone();
+    }
+    // The test binary is target/<profile>/deps/<name>: the binaries are in target/<profile>.
+    let exe = std::env::current_exe().unwrap_or_else(|err| panic!("no current exe: {err}"));
+    let profile_dir = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .unwrap_or_else(|| panic!("{} is not under target/<profile>/deps", exe.display()))
+        .to_path_buf();
+    let target_dir = profile_dir
+        .parent()
+        .unwrap_or_else(|| panic!("{} has no target dir", profile_dir.display()));
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    command
+        .current_dir(crate::book::workspace_root())
+        .args(["build", "--quiet", "-p", package, "--bin", bin])
+        .arg("--target-dir")
+        .arg(target_dir);
+    if profile_dir
+        .file_name()
+        .is_some_and(|name| name == "release")
+    {
+        command.arg("--release");
+    }
+    let output = command
+        .output()
+        .unwrap_or_else(|err| panic!("cannot run cargo build: {err}"));
+    assert!(
+        output.status.success(),
+        "cargo build -p {package} --bin {bin} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let path = profile_dir.join(bin);
+    built.insert(bin.to_owned(), path.clone());
+    path
+}

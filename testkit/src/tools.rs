@@ -26,6 +26,15 @@ pub fn schemathesis() -> PathBuf {
     installed(&PATH, "install-schemathesis", "schemathesis")
 }
 
+/// The path of an etcd server, installed by `scripts/install-etcd` on first use (from Debian's
+/// `etcd-server` package, without setting up its system service).
+///
+/// Panics with the script's own message when it cannot be installed, as [`promtool`] does.
+pub fn etcd() -> PathBuf {
+    static PATH: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    installed(&PATH, "install-etcd", "etcd")
+}
+
 /// Runs `scripts/<script>` once per process, which prints the tool's path.
 fn installed(cell: &OnceLock<Result<PathBuf, String>>, script: &str, tool: &str) -> PathBuf {
     let found = cell.get_or_init(|| {

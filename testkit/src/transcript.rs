@@ -28,8 +28,14 @@
 //! - `curl` runs with `--silent --show-error`, so its progress meter does not get in the way, and
 //!   with no proxy, so that a proxy set on the machine cannot intercept loopback calls.
 //!
+//! - A program the page runs by its path (`target/tools/etcd ... &`) is the test's copy of it
+//!   when the test provides it ([`Binary::external`]); one whose clean stop is to die of SIGTERM,
+//!   as etcd's is, says so ([`Binary::dies_by_sigterm`]).
+//!
 //! Each crate whose binary a page runs owns that page: its `tests/tutorial.rs` calls
-//! [`run_pages`] with its binaries, and runs every page that uses no other package.
+//! [`run_pages`] with its binaries, and runs every page that uses no other package. A page about
+//! several services (the API gateway and the instances behind it) is run by one of them, with
+//! [`run_pages_with`] and the others' binaries.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -172,6 +178,8 @@ pub struct Binary {
     /// The flags that say where it listens, each with its default (`--listen`, `:8080` for a
     /// service); none for a tool.
     listen: Vec<(String, String)>,
+    /// Whether dying of SIGTERM is its clean stop.
+    dies_by_sigterm: bool,
 }
 
 impl Binary {
@@ -190,7 +198,31 @@ impl Binary {
                 .iter()
                 .map(|(flag, default)| ((*flag).to_owned(), (*default).to_owned()))
                 .collect(),
+            dies_by_sigterm: false,
         }
+    }
+
+    /// A program the page runs by its path, not with `cargo run` (`target/tools/etcd`): `name`
+    /// is the path as the page writes it, `path` where the test has it. In the background, the
+    /// runner waits until it listens on the port of the first of `listen`'s flags (whose
+    /// defaults are not added: the page gives every flag itself).
+    pub fn external(name: &str, path: &str, listen: &[&str]) -> Self {
+        Self {
+            name: name.to_owned(),
+            path: PathBuf::from(path),
+            listen: listen
+                .iter()
+                .map(|flag| ((*flag).to_owned(), String::new()))
+                .collect(),
+            dies_by_sigterm: false,
+        }
+    }
+
+    /// Its clean stop on SIGTERM is to die of the signal, not to exit 0 (etcd, like many Go
+    /// servers, cleans up and then re-raises it).
+    pub fn dies_by_sigterm(mut self) -> Self {
+        self.dies_by_sigterm = true;
+        self
     }
 
     /// Any other program: run with the arguments the page gives, nothing added.
@@ -199,6 +231,7 @@ impl Binary {
             name: name.to_owned(),
             path: PathBuf::from(path),
             listen: Vec::new(),
+            dies_by_sigterm: false,
         }
     }
 }
@@ -208,6 +241,14 @@ impl Binary {
 ///
 /// Panics with a report of every mismatch; returns how many transcripts ran.
 pub fn run_pages(package: &str, binaries: &[Binary]) -> usize {
+    run_pages_with(package, &[], binaries)
+}
+
+/// Runs every page whose transcripts use `package`, and no other packages than `others`, with
+/// `binaries` (those of `package` and of `others`): for a page about several services at once.
+///
+/// Panics with a report of every mismatch; returns how many transcripts ran.
+pub fn run_pages_with(package: &str, others: &[&str], binaries: &[Binary]) -> usize {
     let mut ran = 0;
     let mut failures = Vec::new();
     for page in book::pages() {
@@ -219,7 +260,11 @@ pub fn run_pages(package: &str, binaries: &[Binary]) -> usize {
             .filter(|b| b.language() == "console")
             .collect();
         let packages = packages_of(&blocks);
-        if packages.len() != 1 || !packages.contains(package) {
+        if !packages.contains(package)
+            || packages
+                .iter()
+                .any(|p| p != package && !others.contains(&p.as_str()))
+        {
             continue;
         }
         let mut session = Session::new(binaries);
@@ -252,7 +297,7 @@ struct Session {
     ports: Vec<(u16, u16)>,
     /// Every background command of the page in the order started, as shell jobs `%1`, `%2`,
     /// ...; `None` once `kill` stopped it.
-    background: Vec<(Step, Option<Spawned>)>,
+    background: Vec<(Step, Option<Spawned>, bool)>,
     /// Holds the `.curlrc` that quiets curl's progress meter.
     curl_home: Option<tempfile::TempDir>,
     failures: Vec<String>,
@@ -341,7 +386,21 @@ impl Session {
         let mut command = step.command.clone();
         let mut listen_port = None;
         let mut wait_flag = None;
-        if let Some(run) = cargo_run(&step.command) {
+        let mut dies_by_sigterm = false;
+        let first_word = step.command.split_whitespace().next().unwrap_or_default();
+        if let Some(binary) = self
+            .binaries
+            .iter()
+            .find(|b| b.name == first_word && b.name.contains('/'))
+        {
+            let rest = &step.command[first_word.len()..];
+            wait_flag = binary
+                .listen
+                .first()
+                .map(|(flag, _)| flag_name(flag).to_owned());
+            dies_by_sigterm = binary.dies_by_sigterm;
+            command = format!("exec '{}'{rest}", binary.path.display());
+        } else if let Some(run) = cargo_run(&step.command) {
             let Some(binary) = self.binaries.iter().find(|b| b.name == run.bin) else {
                 self.failures.push(format!(
                     "line {}: `{}` runs binary {}, which this test does not provide",
@@ -376,7 +435,8 @@ impl Session {
                         self.failures
                             .push(format!("line {}: `{}`: {problem}", step.line, step.command));
                     }
-                    self.background.push((step.clone(), Some(spawned)));
+                    self.background
+                        .push((step.clone(), Some(spawned), dies_by_sigterm));
                 }
                 Err(err) => self.failures.push(format!(
                     "line {}: cannot start `{command}`: {err}",
@@ -451,9 +511,11 @@ impl Session {
             let found = number
                 .and_then(|n| n.checked_sub(1))
                 .and_then(|at| self.background.get_mut(at))
-                .and_then(|(started, spawned)| Some((started.clone(), spawned.take()?)));
+                .and_then(|(started, spawned, by_signal)| {
+                    Some((started.clone(), spawned.take()?, *by_signal))
+                });
             match found {
-                Some((started, spawned)) => self.stop(&started, spawned),
+                Some((started, spawned, by_signal)) => self.stop(&started, spawned, by_signal),
                 None => self.failures.push(format!(
                     "line {}: `{}`: no running background command %{}",
                     step.line,
@@ -466,9 +528,11 @@ impl Session {
 
     /// Stops a background command with SIGTERM; it must exit 0 and have printed what its
     /// page shows.
-    fn stop(&mut self, step: &Step, mut spawned: Spawned) {
+    fn stop(&mut self, step: &Step, mut spawned: Spawned, dies_by_sigterm: bool) {
+        use std::os::unix::process::ExitStatusExt;
         match spawned.terminate() {
             Ok(status) if status.success() => {}
+            Ok(status) if dies_by_sigterm && status.signal() == Some(15) => {}
             Ok(status) => self.failures.push(format!(
                 "line {}: `{}` exited with {status} on SIGTERM instead of 0; it printed:\n{}",
                 step.line,
@@ -484,9 +548,9 @@ impl Session {
     /// Stops the page's services and checks how they went; returns the failures.
     fn finish(mut self) -> Vec<String> {
         let background = std::mem::take(&mut self.background);
-        for (step, spawned) in background.into_iter().rev() {
+        for (step, spawned, dies_by_sigterm) in background.into_iter().rev() {
             if let Some(spawned) = spawned {
-                self.stop(&step, spawned);
+                self.stop(&step, spawned, dies_by_sigterm);
             }
         }
         self.failures

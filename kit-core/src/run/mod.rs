@@ -15,6 +15,9 @@
 //!   limit on open files to the most the system allows, as Go's runtime does, so that a burst of
 //!   connections meets the connection cap ([`ConnectionArgs`]) rather than "too many open
 //!   files".
+//! - A [`Hook`] is told when every listener is bound, and is awaited as soon as the program is
+//!   asked to stop, before the drain: a service registers itself in a registry there, and
+//!   leaves it before it finishes its calls in flight (`sd::etcd::Registration`).
 //!
 //! ```no_run
 //! use std::process::ExitCode;
@@ -48,4 +51,4 @@ mod args;
 mod program;
 
 pub use args::{ConnectionArgs, DrainArgs, ServeArgs, fail, parse, parse_from, usage_error};
-pub use program::Program;
+pub use program::{Hook, Program};

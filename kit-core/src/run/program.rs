@@ -19,6 +19,22 @@ type Serving = Pin<Box<dyn Future<Output = io::Result<Outcome>> + Send>>;
 type ServeFn = Box<dyn FnOnce(TcpListener, Shutdown) -> Serving + Send>;
 type AnnounceFn = Box<dyn FnOnce(&ListenAddr) + Send>;
 
+// ANCHOR: hook
+/// What a program does once every listener is bound, and undoes as soon as it is asked to stop,
+/// before its listeners drain: registering in a service registry is the case in point
+/// (`sd::etcd::Registration`), so that clients stop sending calls while the calls in flight
+/// finish.
+pub trait Hook: Send + 'static {
+    /// Every listener is bound: `bound` holds their addresses, in the order they were added,
+    /// with the real ports when `:0` was asked for.
+    fn started(&mut self, bound: &[ListenAddr]);
+
+    /// The program was asked to stop (or a listener failed); the listeners drain once this
+    /// returns.
+    fn stopping(&mut self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+}
+// ANCHOR_END: hook
+
 /// How long past the drain deadline a listener may take to return before the process stops
 /// without it: the guard against a transport that does not keep its deadline.
 const OVERRUN: Duration = Duration::from_secs(5);
@@ -30,6 +46,7 @@ pub struct Program {
     drain: Duration,
     max_connections: Option<usize>,
     listeners: Vec<Listener>,
+    hooks: Vec<Box<dyn Hook>>,
 }
 
 struct Listener {
@@ -46,7 +63,15 @@ impl Program {
             drain: Duration::from_secs(10),
             max_connections: None,
             listeners: Vec::new(),
+            hooks: Vec::new(),
         }
+    }
+
+    /// Adds a [`Hook`]: told when every listener is bound, and awaited as soon as the program is
+    /// asked to stop, before the drain.
+    pub fn hook(mut self, hook: impl Hook) -> Self {
+        self.hooks.push(Box::new(hook));
+        self
     }
 
     /// A program configured by the shared flags: their drain timeout and connection limit (the
@@ -127,6 +152,7 @@ impl Program {
             name,
             drain,
             listeners,
+            mut hooks,
             ..
         } = self;
         // As Go's runtime does: the soft limit on open files up to the hard one, so that
@@ -146,12 +172,18 @@ impl Program {
         }
         let (trigger, shutdown) = shutdown::channel();
         let mut serving = JoinSet::new();
+        let mut addrs = Vec::with_capacity(bound.len());
         for (socket, listener) in bound {
             let port = socket
                 .local_addr()
                 .map_or(listener.addr.port(), |addr| addr.port());
-            (listener.announce)(&listener.addr.with_port(port));
+            let addr = listener.addr.with_port(port);
+            (listener.announce)(&addr);
             serving.spawn((listener.serve)(socket, shutdown.clone()));
+            addrs.push(addr);
+        }
+        for hook in &mut hooks {
+            hook.started(&addrs);
         }
 
         let mut failed = false;
@@ -163,6 +195,9 @@ impl Program {
             Some(stopped) = serving.join_next() => {
                 failed |= report(&name, stopped, &mut cut_off);
             }
+        }
+        for hook in &mut hooks {
+            hook.stopping().await;
         }
         trigger.drain(drain);
         let deadline = shutdown
@@ -231,6 +266,7 @@ impl fmt::Debug for Program {
                 "listeners",
                 &self.listeners.iter().map(|l| &l.addr).collect::<Vec<_>>(),
             )
+            .field("hooks", &self.hooks.len())
             .finish()
     }
 }

@@ -4,7 +4,9 @@
 //! An [`Instancer`] is a source of instance sets: it pushes a full snapshot, an [`Event`], to
 //! every subscriber whenever the set changes, and a new subscriber gets the current one at once.
 //! [`FixedInstancer`] is a set given at start-up; a dynamic backend (DNS SRV, Consul, etcd) owns
-//! a [`Broadcaster`] and publishes what it discovers, and callers do not change.
+//! a [`Broadcaster`] and publishes what it discovers, and callers do not change: `etcd` (with
+//! the `etcd` feature) is such a backend, with the registrar that services put themselves in
+//! it with.
 //!
 //! An [`Endpointer`] turns the instances into endpoints with a factory (instance string to
 //! [`Endpoint`](crate::endpoint::Endpoint)), keeping one endpoint per instance: kept across
@@ -24,6 +26,8 @@
 mod cache;
 mod discover;
 mod endpointer;
+#[cfg(feature = "etcd")]
+pub mod etcd;
 
 use std::sync::Arc;
 

@@ -1,0 +1,151 @@
+//! `/stringsvc/uppercase` and `/stringsvc/count`: stringsvc's JSON API, answered by stringsvc's
+//! instances over HTTP.
+
+use axum::Router;
+use http::Method;
+use kit_core::circuitbreaker::CircuitBreakerLayer;
+use kit_core::context::DeadlineLayer;
+use kit_core::endpoint::{Endpoint, EndpointExt, ServiceBuilder, endpoint_fn};
+use kit_core::error::{Classify, Error, ErrorKind};
+use kit_core::lb::{RoundRobin, retry};
+use kit_core::log::Logger;
+use kit_core::metrics::Registry;
+use kit_core::ratelimit::{ErroringLimiterLayer, Limiter};
+use kit_core::sd::{Endpointer, Instancer};
+use kit_core::transport::http::{
+    Client, Server, decode_json_request, decode_json_response, encode_json_request,
+    encode_json_response,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use stringsvc1::endpoint::{CountRequest, CountResponse, UppercaseRequest, UppercaseResponse};
+use stringsvc1::transport::routes as string_routes;
+use stringsvc3::proxying::InstanceError;
+use stringsvc3::transport::encode_uppercase_failure;
+
+use crate::{Options, observed};
+
+/// An instance's business error, passed on in its own words: the request's fault, which any
+/// instance would find too.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);
+
+impl Classify for Refused {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::InvalidArgument
+    }
+}
+
+// ANCHOR: routes
+/// stringsvc's routes, answered by the instances: `uppercase` with its answer's shape for every
+/// failure (`{"v":"","err":"<why>"}`, 400 for a business error, 503 or 504 when no instance
+/// answered), `count` with kit-core's `{"error":"<why>"}`.
+pub fn routes(
+    instancer: &impl Instancer,
+    options: &Options,
+    logger: &Logger,
+    registry: &Registry,
+) -> Router {
+    // One connection pool for every instance, never through a proxy from the environment.
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(options.attempt_timeout())
+        .build()
+        .unwrap_or_default();
+    let upper = balanced::<UppercaseRequest, UppercaseResponse>(
+        instancer,
+        "/uppercase",
+        options,
+        http.clone(),
+    );
+    let uppercase = endpoint_fn(move |request: UppercaseRequest| {
+        let upper = upper.clone();
+        async move {
+            match upper.invoke(request).await {
+                // Go kit's clients read an empty `err` as no error, and so do we.
+                Ok(UppercaseResponse { err: Some(err), .. }) if !err.is_empty() => {
+                    Err(Error::from(Refused(err)))
+                }
+                Ok(answer) => Ok(UppercaseResponse {
+                    v: answer.v,
+                    err: None,
+                }),
+                Err(err) => Err(Error::from(err)),
+            }
+        }
+    });
+    let count = balanced::<CountRequest, CountResponse>(instancer, "/count", options, http);
+    let uppercase = Server::new(
+        observed(uppercase, "/stringsvc/uppercase", logger, registry),
+        decode_json_request,
+        encode_json_response,
+    )
+    .error_encoder(encode_uppercase_failure);
+    let count = Server::new(
+        observed(count, "/stringsvc/count", logger, registry),
+        decode_json_request,
+        encode_json_response,
+    );
+    string_routes(uppercase, count)
+}
+// ANCHOR_END: routes
+
+/// `path` on every instance, each behind its limiter, breaker and attempt deadline, round
+/// robin, with retries on the next instance.
+fn balanced<Req, Resp>(
+    instancer: &impl Instancer,
+    path: &'static str,
+    options: &Options,
+    http: reqwest::Client,
+) -> Endpoint<Req, Resp>
+where
+    Req: Serialize + Clone + Send + Sync + 'static,
+    Resp: DeserializeOwned + Send + 'static,
+{
+    let per_instance = options.clone();
+    let endpointer = Endpointer::new(instancer, move |instance: &str| {
+        instance_endpoint(instance, path, &per_instance, http.clone())
+    });
+    retry(
+        options.max_attempts,
+        options.retry_timeout,
+        RoundRobin::new(endpointer),
+    )
+}
+
+// ANCHOR: instance
+/// One instance's `path`: `GET` with a JSON body, as Go kit's gateway calls it, behind the
+/// instance's own rate limiter (outside the breaker, so that its refusals are not the
+/// instance's failures), circuit breaker and the attempt's share of the retry deadline.
+fn instance_endpoint<Req, Resp>(
+    instance: &str,
+    path: &str,
+    options: &Options,
+    http: reqwest::Client,
+) -> Result<Endpoint<Req, Resp>, InstanceError>
+where
+    Req: Serialize + Clone + Send + Sync + 'static,
+    Resp: DeserializeOwned + Send + 'static,
+{
+    let mut url = stringsvc3::proxying::instance_url(instance)?;
+    url.set_path(path);
+    let client = Client::new(
+        Method::GET,
+        url,
+        encode_json_request,
+        decode_json_response::<Resp>,
+    )
+    .http_client(http)
+    .endpoint();
+    let limiter = Limiter::new(options.rate, options.burst);
+    Ok(Endpoint::new(
+        ServiceBuilder::new()
+            .layer(ErroringLimiterLayer::new(limiter))
+            .layer(CircuitBreakerLayer::new(options.breaker.clone()))
+            .layer(DeadlineLayer::new(options.attempt_timeout()))
+            .service(client),
+    ))
+}
+// ANCHOR_END: instance
