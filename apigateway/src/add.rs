@@ -38,6 +38,6 @@ pub fn routes(
         sum: observed(set.sum, "/addsvc/sum", logger, registry),
         concat: observed(set.concat, "/addsvc/concat", logger, registry),
     };
-    addsvc::transport::http::app(&set, logger)
+    addsvc::transport::http::routes("/addsvc", &set, logger)
 }
 // ANCHOR_END: routes

@@ -11,6 +11,7 @@ use kit_core::log::{Format, Logger};
 use kit_core::metrics::Registry;
 use kit_core::run::{self, ConnectionArgs, DrainArgs, Program, fail};
 use kit_core::sd::etcd::{self, Client, Instancer};
+use kit_core::trace::{self, TraceArgs};
 
 use crate::Options;
 
@@ -56,6 +57,10 @@ pub struct Args {
     )]
     pub log_format: Format,
 
+    /// Where traces go: each call's span, and a span for each attempt on an instance.
+    #[command(flatten)]
+    pub trace: TraceArgs,
+
     /// How many connections.
     #[command(flatten)]
     pub connections: ConnectionArgs,
@@ -97,6 +102,12 @@ pub async fn main() -> ExitCode {
         Err(err) => return fail(err),
     };
     let _ = logger.install();
+    // With an OTLP endpoint, a span for every call and one for every attempt on an instance,
+    // which the instance continues.
+    let tracing = match trace::init("apigateway", args.trace.otlp_endpoint.as_deref()) {
+        Ok(tracing) => tracing,
+        Err(err) => return fail(err),
+    };
 
     let client = match Client::new(&args.etcd) {
         Ok(client) => client,
@@ -115,16 +126,27 @@ pub async fn main() -> ExitCode {
     })
     .await;
     let registry = Registry::new();
+    if let Some(tracing) = &tracing {
+        tracing.count_in(&registry);
+    }
     tokio::spawn(registry.clone().upkeep(UPKEEP));
     let app = crate::app(&addsvc, &stringsvc, &args.options(), &logger, &registry);
 
-    Program::new("apigateway")
+    let exit = Program::new("apigateway")
         .drain_timeout(args.drain.drain_timeout)
         .max_connections(args.connections.max_connections)
         .http(&args.http_addr, app, |addr| {
-            tracing::info!(transport = "HTTP", addr = %addr);
+            ::tracing::info!(transport = "HTTP", addr = %addr);
         })
         .run()
-        .await
+        .await;
+    // The last spans, given two seconds to leave.
+    if let Some(tracing) = tracing {
+        tracing.shutdown(TRACE_FLUSH).await;
+    }
+    exit
 }
+
+/// How long the gateway waits at exit for the collector to take the last spans.
+const TRACE_FLUSH: Duration = Duration::from_secs(2);
 // ANCHOR_END: main

@@ -87,12 +87,10 @@ pub fn app(
     logger: &Logger,
     registry: &Registry,
 ) -> Router {
-    Router::new()
-        .nest("/addsvc", add::routes(addsvc, options, logger, registry))
-        .nest(
-            "/stringsvc",
-            strings::routes(stringsvc, options, logger, registry),
-        )
+    // Every route at its full path (merged, not nested), so that spans and logs show the path
+    // the client asked for.
+    add::routes(addsvc, options, logger, registry)
+        .merge(strings::routes(stringsvc, options, logger, registry))
         .merge(metrics_router(registry))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -2,6 +2,7 @@
 //! instances over HTTP.
 
 use axum::Router;
+use axum::routing::{MethodRouter, get_service};
 use http::Method;
 use kit_core::circuitbreaker::CircuitBreakerLayer;
 use kit_core::context::DeadlineLayer;
@@ -19,7 +20,6 @@ use kit_core::transport::http::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use stringsvc1::endpoint::{CountRequest, CountResponse, UppercaseRequest, UppercaseResponse};
-use stringsvc1::transport::routes as string_routes;
 use stringsvc3::proxying::InstanceError;
 use stringsvc3::transport::encode_uppercase_failure;
 
@@ -82,15 +82,28 @@ pub fn routes(
         decode_json_request,
         encode_json_response,
     )
+    .name("uppercase")
     .error_encoder(encode_uppercase_failure);
     let count = Server::new(
         observed(count, "/stringsvc/count", logger, registry),
         decode_json_request,
         encode_json_response,
-    );
-    string_routes(uppercase, count)
+    )
+    .name("count");
+    Router::new()
+        .route("/stringsvc/uppercase", get_or_post(uppercase))
+        .route("/stringsvc/count", get_or_post(count))
 }
 // ANCHOR_END: routes
+
+/// Routes `GET` (Go kit's gateway's method) and `POST` to `server`.
+fn get_or_post<Req, Resp>(server: Server<Req, Resp>) -> MethodRouter
+where
+    Req: Send + 'static,
+    Resp: Send + 'static,
+{
+    get_service(server.clone()).post_service(server)
+}
 
 /// `path` on every instance, each behind its limiter, breaker and attempt deadline, round
 /// robin, with retries on the next instance.
@@ -121,7 +134,7 @@ where
 /// instance's failures), circuit breaker and the attempt's share of the retry deadline.
 fn instance_endpoint<Req, Resp>(
     instance: &str,
-    path: &str,
+    path: &'static str,
     options: &Options,
     http: reqwest::Client,
 ) -> Result<Endpoint<Req, Resp>, InstanceError>
@@ -138,6 +151,8 @@ where
         decode_json_response::<Resp>,
     )
     .http_client(http)
+    // The span of each attempt is named as the route it serves: `uppercase`, `count`.
+    .name(path.trim_start_matches('/'))
     .endpoint();
     let limiter = Limiter::new(options.rate, options.burst);
     Ok(Endpoint::new(

@@ -59,6 +59,23 @@ async fn without_etcd_the_gateway_serves_and_says_why_nothing_answers() {
         "{}",
         answer.body
     );
+    // The routes and their methods are the gateway's own, with or without instances.
+    let http = HttpClient::new();
+    for path in [
+        "/addsvc/sum",
+        "/addsvc/concat",
+        "/stringsvc/uppercase",
+        "/stringsvc/count",
+    ] {
+        let answer = http
+            .send(http::Method::PUT, &gateway.url(path), "{}", &[])
+            .await;
+        assert_eq!(answer.status.as_u16(), 405, "{path}: {}", answer.body);
+        assert_eq!(answer.header("allow"), Some("GET,HEAD,POST"), "{path}");
+        assert!(answer.body.starts_with(r#"{"error":"#), "{}", answer.body);
+    }
+    let answer = http.post_json(&gateway.url("/addsvc/nothing"), "{}").await;
+    assert_eq!(answer.status.as_u16(), 404, "{}", answer.body);
     let output = gateway.stop();
     assert!(output.contains("etcd unreachable"), "{output}");
 }

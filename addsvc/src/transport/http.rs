@@ -18,6 +18,16 @@ use crate::endpoint::Set;
 /// breaker, 503. Every answer is JSON. Errors that never reach an endpoint (a bad body) are
 /// logged through `logger`, as Go kit's `ServerErrorHandler` does.
 pub fn app(set: &Set, logger: &Logger) -> Router {
+    routes("", set, logger)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+/// The two routes under `prefix` (`/addsvc`: `/addsvc/sum`, `/addsvc/concat`), without an
+/// answer for other paths: for a gateway that serves them among its own routes. Routed at their
+/// full paths rather than nested, so that what a request's span and log record is the path the
+/// client asked for.
+pub fn routes(prefix: &str, set: &Set, logger: &Logger) -> Router {
     let log_error = {
         let logger = logger.clone();
         move |err: &kit_core::BoxError| {
@@ -39,10 +49,8 @@ pub fn app(set: &Set, logger: &Logger) -> Router {
     .name("concat")
     .error_handler(log_error);
     Router::new()
-        .route("/sum", get_or_post(sum))
-        .route("/concat", get_or_post(concat))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
+        .route(&format!("{prefix}/sum"), get_or_post(sum))
+        .route(&format!("{prefix}/concat"), get_or_post(concat))
 }
 // ANCHOR_END: app
 

@@ -46,6 +46,11 @@ impl Instance {
 /// An addsvc registered in the etcd at `etcd` with its gRPC address (the others on ports of
 /// their own).
 pub fn addsvc(etcd: &str) -> Instance {
+    addsvc_with(etcd, &[])
+}
+
+/// [`addsvc`], with `env` in its environment.
+pub fn addsvc_with(etcd: &str, env: &[(&str, &str)]) -> Instance {
     let bin = workspace_binary("addsvc", "addsvc");
     let grpc = free_port();
     let address = format!("127.0.0.1:{grpc}");
@@ -66,18 +71,23 @@ pub fn addsvc(etcd: &str) -> Instance {
         "--etcd-ttl",
         TTL,
     ];
-    let service = Service::start_on(&bin.to_string_lossy(), &args, &[], grpc);
+    let service = Service::start_on(&bin.to_string_lossy(), &args, env, grpc);
     Instance { service, address }
 }
 
 /// A stringsvc3 instance registered in the etcd at `etcd` with its HTTP address.
 pub fn stringsvc(etcd: &str) -> Instance {
+    stringsvc_with(etcd, &[])
+}
+
+/// [`stringsvc`], with `env` in its environment.
+pub fn stringsvc_with(etcd: &str, env: &[(&str, &str)]) -> Instance {
     let bin = workspace_binary("stringsvc3", "stringsvc3");
     let port = free_port();
     let address = format!("127.0.0.1:{port}");
     let endpoint = etcd;
     let args = ["-listen", &address, "--etcd", endpoint, "--etcd-ttl", TTL];
-    let service = Service::start_on(&bin.to_string_lossy(), &args, &[], port);
+    let service = Service::start_on(&bin.to_string_lossy(), &args, env, port);
     Instance { service, address }
 }
 
