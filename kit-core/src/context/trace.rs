@@ -90,6 +90,29 @@ impl TraceParent {
         Self::valid(trace_id, span_id, sampled)
     }
 
+    // ANCHOR: extract
+    /// The caller's span from whatever carries it (HTTP headers, gRPC metadata), each field read
+    /// through `field`: W3C's `traceparent` (with its `tracestate`), or else B3's single `b3`,
+    /// or else B3's several `x-b3-*` (what Go kit's Zipkin tracing sends).
+    pub fn extract<'a>(field: impl Fn(&str) -> Option<&'a str>) -> Option<Self> {
+        if let Some(parent) = field(TRACEPARENT).and_then(Self::from_traceparent) {
+            return Some(match field(TRACESTATE) {
+                Some(state) => parent.with_state(state),
+                None => parent,
+            });
+        }
+        if let Some(parent) = field(B3).and_then(Self::from_b3) {
+            return Some(parent);
+        }
+        Self::from_b3_multi(
+            field(X_B3_TRACEID)?,
+            field(X_B3_SPANID)?,
+            field(X_B3_SAMPLED),
+            field(X_B3_FLAGS),
+        )
+    }
+    // ANCHOR_END: extract
+
     /// Reads the multi-header B3 form: `X-B3-TraceId`, `X-B3-SpanId`, and optionally
     /// `X-B3-Sampled` (`1`, `0`, or `true`/`false` from old Zipkin libraries) and `X-B3-Flags`
     /// (`1`: debug, so sampled). Absent sampling means the caller left the decision to us:

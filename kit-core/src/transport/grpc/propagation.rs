@@ -50,22 +50,7 @@ pub fn extract(ctx: Context, metadata: &MetadataMap) -> Result<Context, InvalidT
 /// The caller's span from W3C's metadata, or else from B3's single key, or else from B3's
 /// several (what Go kit's Zipkin gRPC tracing sends).
 pub fn trace_parent(metadata: &MetadataMap) -> Option<TraceParent> {
-    let text = |key: &str| metadata.get(key).and_then(|value| value.to_str().ok());
-    if let Some(parent) = text(trace::TRACEPARENT).and_then(TraceParent::from_traceparent) {
-        return Some(match text(trace::TRACESTATE) {
-            Some(state) => parent.with_state(state),
-            None => parent,
-        });
-    }
-    if let Some(parent) = text(trace::B3).and_then(TraceParent::from_b3) {
-        return Some(parent);
-    }
-    TraceParent::from_b3_multi(
-        text(trace::X_B3_TRACEID)?,
-        text(trace::X_B3_SPANID)?,
-        text(trace::X_B3_SAMPLED),
-        text(trace::X_B3_FLAGS),
-    )
+    TraceParent::extract(|key| metadata.get(key).and_then(|value| value.to_str().ok()))
 }
 
 /// Writes `ctx`'s deadline (the time left) and request id into a call's metadata. Returns

@@ -71,28 +71,11 @@ fn is_trace_header(name: &HeaderName) -> bool {
     name == trace::TRACEPARENT || name == trace::B3 || name.starts_with("x-b3-")
 }
 
-// ANCHOR: trace_parent
 /// The caller's span from W3C's headers, or else from B3's single header, or else from B3's
 /// several.
 pub fn trace_parent(headers: &HeaderMap) -> Option<TraceParent> {
-    let text = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
-    if let Some(parent) = text(trace::TRACEPARENT).and_then(TraceParent::from_traceparent) {
-        return Some(match text(trace::TRACESTATE) {
-            Some(state) => parent.with_state(state),
-            None => parent,
-        });
-    }
-    if let Some(parent) = text(trace::B3).and_then(TraceParent::from_b3) {
-        return Some(parent);
-    }
-    TraceParent::from_b3_multi(
-        text(trace::X_B3_TRACEID)?,
-        text(trace::X_B3_SPANID)?,
-        text(trace::X_B3_SAMPLED),
-        text(trace::X_B3_FLAGS),
-    )
+    TraceParent::extract(|key| headers.get(key).and_then(|value| value.to_str().ok()))
 }
-// ANCHOR_END: trace_parent
 
 /// Writes `ctx`'s deadline (the time left) and request id into an outgoing request's headers.
 /// Returns `false`, writing nothing, when the deadline has already passed: the call should not
