@@ -79,8 +79,10 @@ static ALLOCATOR: kit_core::allocator::Jemalloc = kit_core::allocator::Jemalloc;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     kit_core::allocator::purge_in_background();
+    // The address, alone or after `--listen` as the services take it.
     let addr = std::env::args()
-        .nth(1)
+        .skip(1)
+        .find(|arg| arg != "--listen")
         .unwrap_or_else(|| "127.0.0.1:8080".to_owned());
     let listener = match tokio::net::TcpListener::bind(&addr).await {
         Ok(listener) => listener,
