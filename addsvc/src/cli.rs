@@ -10,7 +10,7 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use kit_core::listen::ListenAddr;
 use kit_core::log::{Format, Logger};
 use kit_core::metrics::Registry;
-use kit_core::run::{self, DrainArgs, Program, fail};
+use kit_core::run::{self, ConnectionArgs, DrainArgs, Program, fail};
 use kit_core::sd::etcd::RegisterArgs;
 use kit_core::trace::{self, TraceArgs};
 use kit_core::transport::http::metrics_router;
@@ -108,6 +108,10 @@ pub struct Args {
     #[command(flatten)]
     pub drain: DrainArgs,
 
+    /// How many connections.
+    #[command(flatten)]
+    pub connections: ConnectionArgs,
+
     /// Where to register the gRPC address (as service addsvc), for the apigateway to find.
     #[command(flatten)]
     pub etcd: RegisterArgs,
@@ -184,8 +188,10 @@ pub async fn main() -> ExitCode {
     let thrift_processor = transport::thrift::processor(&set, &logger);
     let thrift_config = args.thrift_config();
 
+    let max_connections = args.connections.max_connections;
     let program = Program::new("addsvc")
         .drain_timeout(args.drain.drain_timeout)
+        .max_connections(args.connections.max_connections)
         .http(&args.debug_addr, debug, announce("debug/HTTP"))
         .http(
             &args.http_addr,
@@ -207,7 +213,9 @@ pub async fn main() -> ExitCode {
                         .set_service_status("pb.Add", tonic_health::ServingStatus::NotServing)
                         .await;
                 });
-                kit_core::transport::grpc::serve(listener, grpc_routes, shutdown)
+                let options = kit_core::transport::grpc::ServeOptions::default()
+                    .max_connections(max_connections);
+                kit_core::transport::grpc::serve_with(listener, grpc_routes, shutdown, options)
             },
             announce("gRPC"),
         )

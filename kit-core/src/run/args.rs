@@ -34,8 +34,9 @@ pub struct ServeArgs {
 /// name their listeners themselves.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ConnectionArgs {
-    /// The most connections served at once on each listener. At the limit, the connection idle
-    /// the longest is closed to make room; when every one is busy, a newcomer gets 503.
+    /// The most connections served at once on each listener. At the limit, HTTP closes the
+    /// connection idle the longest to make room, and answers a newcomer 503 when every one is
+    /// busy; gRPC closes the newcomer (its client reconnects with backoff).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNECTIONS, value_parser = at_least_one)]
     pub max_connections: usize,
 }

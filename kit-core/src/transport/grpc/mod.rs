@@ -39,6 +39,6 @@ mod status;
 
 pub use client::{Client, RemoteError, channel};
 pub use codec::{Codec, Decoder, Encoder};
-pub use serve::serve;
+pub use serve::{DEFAULT_MAX_CONNECTIONS, HANDSHAKE_TIMEOUT, ServeOptions, serve, serve_with};
 pub use server::{Panicked, Server};
 pub use status::{code_for, kind_of_code, status};
