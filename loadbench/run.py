@@ -220,6 +220,10 @@ SCENARIOS = {
     "stringsvc1": lambda w: [start("stringsvc1", "stringsvc1", [], w)],
     "stringsvc2": lambda w: [start("stringsvc2", "stringsvc2", [], w)],
     "stringsvc3 instance": lambda w: [start("instance", "stringsvc3", UNLIMITED, w)],
+    # Request tracing on, every request a span, exported to a collector that is not there: what
+    # tracing costs a service (the spans are made, queued and dropped), beside the row above.
+    "stringsvc3 instance, traced": lambda w: [start(
+        "instance", "stringsvc3", UNLIMITED + ["--otlp-endpoint=http://127.0.0.1:9"], w)],
     "stringsvc3 proxy, 3 instances": lambda w: fleet(w, UNLIMITED),
     "stringsvc3 proxy, default limit": lambda w: fleet(w, []),
     "bare axum /sum": lambda w: [start("bare-axum", "bare-axum", [], w)],

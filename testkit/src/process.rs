@@ -16,11 +16,25 @@ use nix::unistd::Pid;
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
 /// A free TCP port on 127.0.0.1, for a service under test to listen on.
+///
+/// The port is free when this returns, and this process never hands it out again: the kernel
+/// may well offer a port just released to the next caller, and a service given the same port
+/// for two of its listeners would fail to start.
 pub fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|err| panic!("no free port on 127.0.0.1: {err}"))
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    loop {
+        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or_else(|err| panic!("no free port on 127.0.0.1: {err}"));
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// A running process whose stdout and stderr go, interleaved, to one file.
@@ -335,4 +349,18 @@ pub fn workspace_binary(package: &str, bin: &str) -> std::path::PathBuf {
     let path = profile_dir.join(bin);
     built.insert(bin.to_owned(), path.clone());
     path
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_ports_are_never_handed_out_twice() {
+        let mut ports: Vec<u16> = (0..500).map(|_| free_port()).collect();
+        ports.sort_unstable();
+        let before = ports.len();
+        ports.dedup();
+        assert_eq!(ports.len(), before);
+    }
 }
