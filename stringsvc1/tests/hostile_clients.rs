@@ -168,6 +168,35 @@ fn oversized_heads_and_bodies_are_refused_without_being_read_whole() {
     service.stop();
 }
 
+/// A client that sends a whole body over the limit in one go, as most HTTP clients do, reads
+/// the 413 that refuses it: the server does not close the connection under the client's
+/// unread bytes, which would reset it and lose the answer.
+#[test]
+fn a_refused_upload_gets_its_answer_however_fast_it_is_sent() {
+    let service = Service::start(BIN, &[]);
+    let body = format!("{{\"s\":\"{}\"}}", "x".repeat(1024 * 1024 + 100));
+    let request = post(
+        "/uppercase",
+        &format!("Content-Length: {}\r\n", body.len()),
+        body.as_bytes(),
+    );
+    for attempt in 0..30 {
+        let mut stream = TcpStream::connect(("127.0.0.1", service.port())).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("a timeout");
+        let sent = stream.write_all(&request);
+        let mut answer = Vec::new();
+        let read = stream.read_to_end(&mut answer);
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(
+            sent.is_ok() && read.is_ok() && answer.starts_with("HTTP/1.1 413"),
+            "attempt {attempt}: sent {sent:?}, read {read:?}: {answer}"
+        );
+    }
+    service.stop();
+}
+
 #[test]
 fn hostile_json_is_refused_quickly_with_a_reason() {
     let service = Service::start(BIN, &[]);

@@ -129,6 +129,49 @@ impl AsyncWrite for Replayed {
     }
 }
 
+/// How long a connection closed with bytes of its client still unread goes on being read (and
+/// the bytes dropped) before it is closed for good.
+const LINGER: Duration = Duration::from_secs(2);
+
+/// Closing a connection whose client is still sending (a body refused with 413 before it was
+/// read, a request cut off) would make the kernel answer the unread bytes with a reset, and the
+/// client, still busy writing, would lose the answer that explains the refusal. Such a
+/// connection, already shut for writing, is kept open a moment and read until its client
+/// closes it, as HTTP servers have long done ("lingering close"). The check is one read that
+/// does not wait, once per connection; only a connection with bytes unread costs more.
+impl Drop for Replayed {
+    fn drop(&mut self) {
+        let mut probe = [0u8; 1];
+        if !matches!(self.stream.try_read(&mut probe), Ok(n) if n > 0) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        // A second descriptor keeps the connection open once this one is closed.
+        let Ok(descriptor) = std::os::fd::AsFd::as_fd(&self.stream).try_clone_to_owned() else {
+            return;
+        };
+        let stream = std::net::TcpStream::from(descriptor);
+        runtime.spawn(async move {
+            if let Ok(stream) = TcpStream::from_std(stream) {
+                linger(stream).await;
+            }
+        });
+    }
+}
+
+/// Shuts `stream` for writing, then reads and drops what its client sends until it closes or
+/// [`LINGER`] has passed.
+async fn linger(mut stream: TcpStream) {
+    let _ = stream.shutdown().await;
+    let mut sink = [0u8; 16 * 1024];
+    let _ = tokio::time::timeout(LINGER, async {
+        while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+    })
+    .await;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
