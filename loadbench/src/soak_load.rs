@@ -261,19 +261,41 @@ async fn call(sender: &mut Option<Sender>, target: SocketAddr, kind: &Kind) -> b
                 *sender = None;
                 continue;
             }
-            Err(_) => {
+            Err(err) => {
                 *sender = None;
-                return false;
+                return wrong(kind, &format!("no answer: {err}"));
             }
         };
         let status = response.status();
+        // A server that says it closes the connection is taken at its word before the next
+        // request, rather than when the next request fails on it.
+        if response
+            .headers()
+            .get(header::CONNECTION)
+            .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"close"))
+        {
+            *sender = None;
+        }
         let Ok(body) = response.into_body().collect().await else {
             *sender = None;
-            return false;
+            return wrong(kind, &format!("{status} with a body cut short"));
         };
         let body = body.to_bytes();
-        return status == kind.status
-            && std::str::from_utf8(&body).is_ok_and(|text| text.contains(kind.holds));
+        let text = String::from_utf8_lossy(&body);
+        if status == kind.status && text.contains(kind.holds) {
+            return true;
+        }
+        return wrong(kind, &format!("{status} {text}"));
+    }
+    false
+}
+
+/// Says on stderr what the first few wrong answers were, and counts the request wrong.
+fn wrong(kind: &Kind, what: &str) -> bool {
+    static TOLD: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    if TOLD.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < 10 {
+        let what: String = what.chars().take(300).collect();
+        eprintln!("wrong answer to {} {}: {what}", kind.method, kind.path);
     }
     false
 }
@@ -305,6 +327,7 @@ async fn worker(
         let kind = kind(n);
         n += stride;
         let right = call(&mut sender, target, kind).await;
+
         let latency_us = u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX);
         let outcome = Outcome {
             at: started,

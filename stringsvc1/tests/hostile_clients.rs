@@ -193,6 +193,9 @@ fn a_refused_upload_gets_its_answer_however_fast_it_is_sent() {
             sent.is_ok() && read.is_ok() && answer.starts_with("HTTP/1.1 413"),
             "attempt {attempt}: sent {sent:?}, read {read:?}: {answer}"
         );
+        // And the answer says the connection closes, so that no client sends another
+        // request on it.
+        assert!(answer.contains("\r\nconnection: close\r\n"), "{answer}");
     }
     service.stop();
 }

@@ -120,7 +120,15 @@ where
                 )
             }),
         };
-        if this.shutdown.is_requested() {
+        // A body refused as too large or too slow was not read whole, so the connection cannot
+        // carry another request: say so, or the client sends its next request on a connection
+        // about to close. Likewise once the server has begun to drain.
+        if this.shutdown.is_requested()
+            || matches!(
+                response.status(),
+                StatusCode::PAYLOAD_TOO_LARGE | StatusCode::REQUEST_TIMEOUT
+            )
+        {
             close(&mut response);
         }
         Poll::Ready(Ok(response))
