@@ -12,7 +12,9 @@ wrk (installed from Debian's packages if missing) for a fixed time and number of
 and reports requests/s, the server processes' CPU time per request, latency percentiles, non-2xx
 answers, in-band errors ("err" in the body) and each server's RSS. When the load generator used
 its whole CPU during a run, the server was not the bottleneck: the run is marked saturated and
-left out of the ratios. Scenarios are run several times, interleaved, and the median
+left out of the ratios. CPU per request is compared at equal load: bare tokio, stringsvc1 and
+stringsvc2 are run again at the same paced request rate, half of the slowest one's, where
+neither they nor the load generator are saturated. Scenarios are run several times, interleaved, and the median
 is reported with the spread (min to max). Servers run on CPU 0 and wrk on CPU 1 (taskset) when
 the machine has two CPUs or more.
 
@@ -246,6 +248,16 @@ LOAD = {"bare axum /sum": "sum", "addsvc HTTP /sum": "sum",
 # it says nothing of what serving costs.
 STORING = {"profilesvc POST, memory"}
 
+# CPU per request compared at equal load: the same request rate offered to each, half of what
+# the slowest of them answered at full load, so that neither the servers nor the load generator
+# are saturated. (At full load wrk, which costs about what a lean server does per request, may
+# use its whole CPU first: such runs say so and give no ratio.)
+EQUAL_LOAD = {
+    "equal load: bare tokio": lambda w: [start("bare-tokio", "bare-tokio", [], w)],
+    "equal load: stringsvc1": lambda w: [start("stringsvc1", "stringsvc1", [], w)],
+    "equal load: stringsvc2": lambda w: [start("stringsvc2", "stringsvc2", [], w)],
+}
+
 # For the proxy hop: one instance called directly, and the same behind a proxy.
 HOP = {
     "hop: stringsvc3 instance": lambda w: [start("instance", "stringsvc3", UNLIMITED, w)],
@@ -405,7 +417,8 @@ def main():
     chosen = {name: make for name, make in SCENARIOS.items()
               if not args.only or any(part in name for part in args.only)}
     hop = "stringsvc3 proxy, 3 instances" in chosen
-    results = {name: [] for name in list(chosen) + (list(HOP) if hop else [])}
+    equal = [name for name in EQUAL_LOAD if name.removeprefix("equal load: ") in chosen]
+    results = {name: [] for name in list(chosen) + equal + (list(HOP) if hop else [])}
     for run in range(args.runs):
         log(f"run {run + 1} of {args.runs}")
         # Every other run goes through the scenarios backwards, so that a machine slowly getting
@@ -413,6 +426,21 @@ def main():
         order = list(chosen.items())
         for name, make in (order if run % 2 == 0 else reversed(order)):
             results[name].append(run_scenario(name, make, args.duration, args.connections))
+
+    # Equal load: half of the slowest one's full-load rate, each connection waiting 1 ms between
+    # requests.
+    equal_connections = 0
+    if equal:
+        slowest = min(statistics.median(r["rps"] for r in results[name.removeprefix("equal load: ")])
+                      for name in equal)
+        equal_connections = max(1, round(slowest / 2 * 1 / 1000))
+        log(f"equal load: {slowest / 2:.0f} req/s target, {equal_connections} connections paced "
+            f"at 1 ms")
+        for run in range(args.runs):
+            order = [(name, EQUAL_LOAD[name]) for name in equal]
+            for name, make in (order if run % 2 == 0 else reversed(order)):
+                results[name].append(
+                    run_scenario(name, make, args.duration, equal_connections, 1))
 
     # Half of the proxy's saturation, paced: each connection waits 2 ms between requests.
     pace_ms, hop_connections = 2, 0
@@ -439,9 +467,9 @@ def main():
 
     pairs = {
         "stringsvc1 / bare tokio (CPU us per request)":
-            ("stringsvc1", "bare tokio", "cpu_us_per_request"),
+            ("equal load: stringsvc1", "equal load: bare tokio", "cpu_us_per_request"),
         "stringsvc2 / stringsvc1 (CPU us per request)":
-            ("stringsvc2", "stringsvc1", "cpu_us_per_request"),
+            ("equal load: stringsvc2", "equal load: stringsvc1", "cpu_us_per_request"),
         "proxy forwarding / instance serving (CPU us per request)":
             ("stringsvc3 proxy, 3 instances", "stringsvc3 instance",
              "front_cpu_us_per_request", "cpu_us_per_request"),
@@ -485,6 +513,10 @@ def main():
     print(f"\n{'target':58} {'figure':>8} {'target':>8}  met")
     for name, check in checks.items():
         bound = (">=" if check["direction"] == "min" else "<=") + f"{check['target']}"
+        if check["figure"] != check["figure"]:  # NaN: every pair of runs was left out
+            print(f"{name:58} {'n/a':>8} {bound:>8}  no figure: the load generator was "
+                  f"saturated in every run")
+            continue
         print(f"{name:58} {check['figure']:>8} {bound:>8}  "
               f"{'yes' if check['met'] else 'NO'}")
 
@@ -493,7 +525,8 @@ def main():
     out.write_text(json.dumps({
         "machine": machine(),
         "parameters": {"duration_s": args.duration, "connections": args.connections,
-                       "runs": args.runs, "hop_connections": hop_connections,
+                       "runs": args.runs, "equal_load_connections": equal_connections,
+                       "hop_connections": hop_connections,
                        "hop_pace_ms": pace_ms},
         "scenarios": summary,
         "targets": checks,

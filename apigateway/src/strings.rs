@@ -14,7 +14,7 @@ use kit_core::metrics::Registry;
 use kit_core::ratelimit::{ErroringLimiterLayer, Limiter};
 use kit_core::sd::{Endpointer, Instancer};
 use kit_core::transport::http::{
-    Client, Server, decode_json_request, decode_json_response, encode_json_request,
+    Client, Pool, Server, decode_json_request, decode_json_response, encode_json_request,
     encode_json_response,
 };
 use serde::Serialize;
@@ -47,13 +47,8 @@ pub fn routes(
     logger: &Logger,
     registry: &Registry,
 ) -> Router {
-    // One connection pool for every instance, never through a proxy from the environment.
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(options.attempt_timeout())
-        .build()
-        .unwrap_or_default();
+    // One connection pool for every instance.
+    let http = Pool::with_connect_timeout(options.attempt_timeout());
     let upper = balanced::<UppercaseRequest, UppercaseResponse>(
         instancer,
         "/uppercase",
@@ -111,7 +106,7 @@ fn balanced<Req, Resp>(
     instancer: &impl Instancer,
     path: &'static str,
     options: &Options,
-    http: reqwest::Client,
+    http: Pool,
 ) -> Endpoint<Req, Resp>
 where
     Req: Serialize + Clone + Send + Sync + 'static,
@@ -136,7 +131,7 @@ fn instance_endpoint<Req, Resp>(
     instance: &str,
     path: &'static str,
     options: &Options,
-    http: reqwest::Client,
+    http: Pool,
 ) -> Result<Endpoint<Req, Resp>, InstanceError>
 where
     Req: Serialize + Clone + Send + Sync + 'static,
@@ -150,7 +145,7 @@ where
         encode_json_request,
         decode_json_response::<Resp>,
     )
-    .http_client(http)
+    .pool(http)
     // The span of each attempt is named as the route it serves: `uppercase`, `count`.
     .name(path.trim_start_matches('/'))
     .endpoint();

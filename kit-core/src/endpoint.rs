@@ -9,7 +9,7 @@
 //! trait; an [`Endpoint`] is a type-erased tower service and a [`Middleware`] is a type-erased tower
 //! layer. That is why tower's own layers (timeout, concurrency limit, load shed) and kit-core's
 //! compose in one [`ServiceBuilder`], and why an endpoint mounts in axum or
-//! wraps a reqwest client without adapters.
+//! wraps an HTTP client without adapters.
 //!
 //! Unlike Go kit, requests and responses are typed: an `Endpoint<UppercaseRequest,
 //! UppercaseResponse>` cannot be handed a count request, and nobody casts `interface{}`.

@@ -49,7 +49,7 @@
 //! | feature | what it adds | default |
 //! |---|---|---|
 //! | `http-server` | `transport::http`'s server side on axum and hyper, `transport::http::serve` | yes |
-//! | `http-client` | `transport::http::Client`, on reqwest | yes |
+//! | `http-client` | `transport::http::Client` and `Pool`, on hyper's client | yes |
 //! | `log` | `log`: the line-writing `tracing` subscriber | no |
 //! | `metrics` | `metrics`: a Prometheus registry; with `http-server`, its `/metrics` route | no |
 //! | `ratelimit` | `ratelimit`, on governor | no |

@@ -183,7 +183,7 @@ async fn every_hop_is_a_span_of_one_trace() {
     )
     .await;
     let rpc_client = jsonrpc::Client::new(
-        reqwest::Client::new(),
+        kit_core::transport::http::Pool::new(),
         rpc.url("/").parse().expect("url"),
         "echo",
         |v: Value| Ok(v),

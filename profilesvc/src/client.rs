@@ -28,6 +28,7 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::Method;
 use kit_core::BoxError;
 use kit_core::endpoint::{Endpoint, EndpointExt, ServiceExt};
@@ -35,9 +36,8 @@ use kit_core::error::{Error, ErrorExt};
 use kit_core::lb::{Decision, RetryError, RoundRobin, retry_with_callback};
 use kit_core::sd::{Endpointer, FixedInstancer};
 use kit_core::transport::http::{
-    Client as HttpClient, ClientError, decode_json_response, encode_json_request,
+    Client as HttpClient, ClientError, Pool, Url, decode_json_response, encode_json_request,
 };
-use reqwest::Url;
 use serde::Serialize;
 
 use crate::endpoint::{
@@ -102,13 +102,7 @@ impl Client {
         }
         let instancer = FixedInstancer::new(instances.iter().cloned());
         // One connection pool for every instance and method.
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .build()
-            .map_err(|e| InstanceError {
-                instance: String::new(),
-                reason: format!("cannot set up the HTTP client: {e}"),
-            })?;
+        let http = Pool::new();
         // Go kit's client package: per method, an endpointer over the instances, round robin,
         // retries.
         let e = (&instancer, &http, options);
@@ -133,7 +127,7 @@ impl Client {
 /// instance for failures that another instance might not have; business errors end the call
 /// at once.
 fn balanced<Req, Resp>(
-    (instancer, http, options): (&FixedInstancer, &reqwest::Client, &ClientOptions),
+    (instancer, http, options): (&FixedInstancer, &Pool, &ClientOptions),
     pick: fn(Endpoints) -> Endpoint<Req, Resp>,
 ) -> Endpoint<Req, Resp>
 where
@@ -174,10 +168,7 @@ fn is_business(error: &BoxError) -> bool {
 /// percent-encoded path segments. An error answer becomes the service's error again
 /// ([`ProfileError`] from the status and the message), so that the caller can tell a profile
 /// that is not there from an instance that is not there.
-pub fn make_client_endpoints(
-    instance: &str,
-    http: reqwest::Client,
-) -> Result<Endpoints, InstanceError> {
+pub fn make_client_endpoints(instance: &str, http: Pool) -> Result<Endpoints, InstanceError> {
     let base = base_url(instance)?;
     let endpoint = |method: Method| ClientEndpoint {
         base: base.clone(),
@@ -254,7 +245,7 @@ impl Body {
 struct ClientEndpoint {
     base: Url,
     method: Method,
-    http: reqwest::Client,
+    http: Pool,
 }
 
 impl ClientEndpoint {
@@ -268,14 +259,14 @@ impl ClientEndpoint {
         F: for<'r> Fn(&'r Req) -> (Vec<&'r str>, Option<Body>) + Send + Sync + 'static,
     {
         let base = self.base.clone();
-        let encode = move |request: &mut reqwest::Request, req: Req| -> Result<(), BoxError> {
+        let encode = move |request: &mut http::Request<Bytes>, req: Req| -> Result<(), BoxError> {
             let (segments, body) = route(&req);
             let mut url = base.clone();
             url.path_segments_mut()
                 .map_err(|()| "the instance's URL cannot take a path")?
                 .clear()
                 .extend(segments);
-            *request.url_mut() = url;
+            *request.uri_mut() = url.as_str().parse()?;
             match body {
                 Some(Body(Ok(json))) => encode_json_request(request, json),
                 Some(Body(Err(why))) => Err(why.into()),
@@ -288,7 +279,7 @@ impl ClientEndpoint {
             encode,
             decode_json_response::<Resp>,
         )
-        .http_client(self.http)
+        .pool(self.http)
         .endpoint();
         Endpoint::new(client.map_err(from_answer))
     }
@@ -326,8 +317,8 @@ fn may_have_taken_effect(error: &BoxError) -> bool {
         return false;
     }
     let never_sent = error
-        .find::<reqwest::Error>()
-        .is_some_and(reqwest::Error::is_connect);
+        .find::<ClientError>()
+        .is_some_and(ClientError::is_connect);
     !never_sent
 }
 

@@ -12,8 +12,7 @@ use kit_core::lb::{RoundRobin, retry};
 use kit_core::log::{Logger, LoggingLayer};
 use kit_core::ratelimit::{ErroringLimiterLayer, Limiter};
 use kit_core::sd::{Endpointer, FixedInstancer};
-use kit_core::transport::http::{Client, decode_json_response, encode_json_request};
-use reqwest::Url;
+use kit_core::transport::http::{Client, Pool, Url, decode_json_response, encode_json_request};
 use stringsvc1::endpoint::{UppercaseRequest, UppercaseResponse};
 use stringsvc1::service::StringService;
 
@@ -106,7 +105,7 @@ pub fn instance_url(instance: &str) -> Result<Url, InstanceError> {
 /// The client endpoint of one instance: `GET` with a JSON body, as Go kit's proxy calls, so
 /// that Go kit instances and ours both answer it. Each call is logged through `logger`, with the
 /// instance as its peer (kit-core's transport logging, `LoggingLayer`).
-pub fn http_client(url: Url, http: reqwest::Client, logger: &Logger) -> UppercaseEndpoint {
+pub fn http_client(url: Url, pool: Pool, logger: &Logger) -> UppercaseEndpoint {
     let logging = LoggingLayer::new(logger.clone(), "uppercase").peer(url.as_str());
     let client = Client::new(
         Method::GET,
@@ -114,7 +113,7 @@ pub fn http_client(url: Url, http: reqwest::Client, logger: &Logger) -> Uppercas
         encode_json_request,
         decode_json_response::<UppercaseResponse>,
     )
-    .http_client(http)
+    .pool(pool)
     .name("uppercase")
     .endpoint();
     Endpoint::new(ServiceBuilder::new().layer(logging).service(client))
@@ -248,21 +247,12 @@ pub fn proxying_middleware<S>(
     } else {
         let proxy_to = format!("[{}]", instances.join(" "));
         logger.in_scope(|| tracing::info!(proxy_to = proxy_to.as_str()));
-        // One connection pool for every instance; never through a proxy from the environment,
-        // since instances are addressed directly.
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            // A redirect would send the caller's request wherever an instance says.
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(options.attempt_timeout())
-            .build()
-            .map_err(|e| InstanceError {
-                instance: instances.join(","),
-                reason: e.to_string(),
-            })?;
+        // One connection pool for every instance. (It follows no redirect, which would send
+        // the caller's request wherever an instance says.)
+        let pool = Pool::with_connect_timeout(options.attempt_timeout());
         let logger = logger.clone();
         Some(proxy_endpoint(instances, options, move |url| {
-            http_client(url, http.clone(), &logger)
+            http_client(url, pool.clone(), &logger)
         })?)
     };
     Ok(move |next| ProxyingMiddleware { uppercase, next })

@@ -10,8 +10,8 @@ use http::StatusCode;
 use kit_core::BoxError;
 use kit_core::endpoint::{EndpointExt, endpoint_fn};
 use kit_core::error::Classify;
+use kit_core::transport::http::Url;
 use kit_core::transport::http::status_for;
-use reqwest::Url;
 use stringsvc1::endpoint::{UppercaseRequest, UppercaseResponse};
 use stringsvc1::service::{BasicStringService, ServiceError, StringService};
 use stringsvc3::proxying::{

@@ -3,8 +3,9 @@
 use http::Method;
 use kit_core::endpoint::{Endpoint, EndpointExt, endpoint_fn};
 use kit_core::error::ErrorExt;
-use kit_core::transport::http::{Client, ClientError, decode_json_response, encode_json_request};
-use reqwest::Url;
+use kit_core::transport::http::{
+    Client, ClientError, Pool, Url, decode_json_response, encode_json_request,
+};
 
 use super::{InstanceError, Options};
 use crate::endpoint::{ConcatResponse, Set, SumResponse};
@@ -28,19 +29,15 @@ pub fn http(instance: &str, options: &Options) -> Result<Set, InstanceError> {
         return Err(InstanceError::new(instance, "only http is supported"));
     }
     let url = |path: &str| base.join(path).map_err(|e| InstanceError::new(instance, e));
-    // One connection pool for both methods; never through a proxy from the environment.
-    let pool = reqwest::Client::builder()
-        .no_proxy()
-        .connect_timeout(options.timeout)
-        .build()
-        .map_err(|e| InstanceError::new(instance, e))?;
+    // One connection pool for both methods.
+    let pool = Pool::with_connect_timeout(options.timeout);
     let sum = Client::new(
         Method::POST,
         url("sum")?,
         encode_json_request,
         decode_json_response,
     )
-    .http_client(pool.clone())
+    .pool(pool.clone())
     .name("sum")
     .endpoint();
     let concat = Client::new(
@@ -49,7 +46,7 @@ pub fn http(instance: &str, options: &Options) -> Result<Set, InstanceError> {
         encode_json_request,
         decode_json_response,
     )
-    .http_client(pool)
+    .pool(pool)
     .name("concat")
     .endpoint();
     let set = Set {

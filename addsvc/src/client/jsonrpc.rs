@@ -1,7 +1,7 @@
 //! The JSON-RPC client.
 
+use kit_core::transport::http::{Pool, Url};
 use kit_core::transport::jsonrpc::{Client, ErrorObject, decode_result};
-use reqwest::Url;
 use serde_json::Value;
 
 use super::{InstanceError, Options};
@@ -24,11 +24,7 @@ pub fn jsonrpc(instance: &str, options: &Options) -> Result<Set, InstanceError> 
         format!("http://{instance}")
     };
     let url = Url::parse(&url).map_err(|e| InstanceError::new(instance, e))?;
-    let pool = reqwest::Client::builder()
-        .no_proxy()
-        .connect_timeout(options.timeout)
-        .build()
-        .map_err(|e| InstanceError::new(instance, e))?;
+    let pool = Pool::with_connect_timeout(options.timeout);
     let sum = Client::new(
         pool.clone(),
         url.clone(),

@@ -101,10 +101,48 @@ where
             && let (Some(file), Some(number)) = (meta.file(), meta.line())
         {
             let file = file.rsplit(['/', '\\']).next().unwrap_or(file);
-            line.value("caller", Value::Str(&format!("{file}:{number}")));
+            // Written on every line: put together on the stack, not in a string of its own.
+            let mut caller = Caller::default();
+            match write!(caller, "{file}:{number}") {
+                Ok(()) => line.value("caller", Value::Str(caller.as_str())),
+                Err(_) => line.value("caller", Value::Str(&format!("{file}:{number}"))),
+            }
         }
         event.record(&mut line);
         line.finish()
+    }
+}
+
+/// Room for a `file.rs:line` on the stack; a longer one fails to fit, and is formatted the
+/// ordinary way.
+struct Caller {
+    bytes: [u8; 96],
+    len: usize,
+}
+
+impl Default for Caller {
+    fn default() -> Self {
+        Caller {
+            bytes: [0; 96],
+            len: 0,
+        }
+    }
+}
+
+impl Caller {
+    fn as_str(&self) -> &str {
+        // Only whole `&str`s are ever copied in, so the bytes are UTF-8.
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
+    }
+}
+
+impl fmt::Write for Caller {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len + s.len();
+        let room = self.bytes.get_mut(self.len..end).ok_or(fmt::Error)?;
+        room.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
     }
 }
 

@@ -1,20 +1,20 @@
 //! The HTTP client side of an endpoint (Go kit's `httptransport.Client`).
 
-use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::task::{self, Poll};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use http::{HeaderValue, Method, StatusCode, header};
-use reqwest::Url;
+use bytes::Bytes;
+use http::{HeaderValue, Method, StatusCode, Uri, header};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tower::Service;
+use url::Url;
 
+use super::pool::{self, Pool, SendError};
 use super::propagation;
 use crate::context::Context;
 use crate::endpoint::Endpoint;
@@ -22,12 +22,10 @@ use crate::error::{BoxError, Classify, Error, ErrorKind};
 use crate::json;
 use crate::trace::Call;
 
-type EncodeFn<Req> = Arc<dyn Fn(&mut reqwest::Request, Req) -> Result<(), BoxError> + Send + Sync>;
+type EncodeFn<Req> =
+    Arc<dyn Fn(&mut http::Request<Bytes>, Req) -> Result<(), BoxError> + Send + Sync>;
 type DecodeFn<Resp> = Arc<dyn Fn(http::Response<Bytes>) -> Result<Resp, BoxError> + Send + Sync>;
-type BeforeFn = Arc<dyn Fn(&mut reqwest::Request) + Send + Sync>;
-
-/// How long to wait for a TCP connection unless [`Client::connect_timeout`] says otherwise.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+type BeforeFn = Arc<dyn Fn(&mut http::Request<Bytes>) + Send + Sync>;
 
 /// The largest response body a client reads unless [`Client::max_response_bytes`] says otherwise:
 /// 16 MiB.
@@ -67,8 +65,7 @@ pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 /// [`ClientError::Status`] that carries the status and the remote's error message, read from a
 /// JSON `{"error":…}` (kit-core servers) or `{"err":…}` body, or else from the body's text, and
 /// cut to 512 characters. Redirects are not followed: a 3xx is such an error too, since a
-/// redirect would send the request, body and all, wherever the remote says (a client given its
-/// own pool with [`http_client`](Self::http_client) follows that pool's policy).
+/// redirect would send the request, body and all, wherever the remote says.
 ///
 /// Each call carries the request's [context](crate::context) on to the remote: what is left of
 /// the deadline (or of the client's own [`timeout`](Self::timeout), if sooner) and the request
@@ -79,11 +76,12 @@ pub struct Client<Req, Resp> {
 }
 
 struct Inner<Req, Resp> {
-    /// Shared through [`Client::http_client`], or built on the first call: it holds the
-    /// connection pool, so requests reuse connections.
-    http: Http,
+    /// Its own, or shared through [`Client::pool`]: requests reuse its connections.
+    pool: Pool,
     method: Method,
     url: Url,
+    /// `url` as hyper takes it, made once rather than on every call.
+    uri: Result<Uri, Arc<http::uri::InvalidUri>>,
     encode: EncodeFn<Req>,
     decode: DecodeFn<Resp>,
     before: Vec<BeforeFn>,
@@ -136,7 +134,7 @@ pub enum ClientError {
         message: String,
         /// The underlying error.
         #[source]
-        source: reqwest::Error,
+        source: BoxError,
     },
     /// The answer's body was larger than the client accepts.
     #[error("response body is larger than {limit} bytes")]
@@ -162,9 +160,9 @@ pub enum ClientError {
         #[source]
         source: BoxError,
     },
-    /// The HTTP client could not be set up.
+    /// The client's URL is not one an HTTP request can be sent to.
     #[error("cannot set up the HTTP client: {0}")]
-    Setup(#[source] Arc<reqwest::Error>),
+    Setup(#[source] Arc<http::uri::InvalidUri>),
 }
 
 impl Classify for ClientError {
@@ -227,6 +225,15 @@ impl ClientError {
         }
     }
 
+    /// Whether the call failed to connect: nothing reached the remote, so trying another
+    /// instance is safe whatever the call does.
+    pub fn is_connect(&self) -> bool {
+        match self {
+            ClientError::Transport { source, .. } => pool::is_connect(source.as_ref()),
+            _ => false,
+        }
+    }
+
     /// The remote's status, for [`ClientError::Status`].
     pub fn status(&self) -> Option<StatusCode> {
         match self {
@@ -245,16 +252,14 @@ where
     /// reading the answer with `decode` (Go kit's `NewClient(method, url, enc, dec)`).
     pub fn new<E, D>(method: Method, url: Url, encode: E, decode: D) -> Self
     where
-        E: Fn(&mut reqwest::Request, Req) -> Result<(), BoxError> + Send + Sync + 'static,
+        E: Fn(&mut http::Request<Bytes>, Req) -> Result<(), BoxError> + Send + Sync + 'static,
         D: Fn(http::Response<Bytes>) -> Result<Resp, BoxError> + Send + Sync + 'static,
     {
         Self {
             inner: Arc::new(Inner {
-                http: Http::Own {
-                    connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-                    built: OnceLock::new(),
-                },
+                pool: Pool::new(),
                 method,
+                uri: url.as_str().parse().map_err(Arc::new),
                 url,
                 encode: Arc::new(encode),
                 decode: Arc::new(decode),
@@ -275,20 +280,19 @@ where
 
     /// Limits how long connecting may take (5 seconds unless set).
     ///
-    /// This builds the client's own connection pool with that timeout, replacing any pool given
-    /// to [`http_client`](Self::http_client); set the timeout on that pool instead.
+    /// This gives the client its own connection pool with that timeout, replacing any pool
+    /// given to [`pool`](Self::pool); set the timeout on that pool instead
+    /// ([`Pool::with_connect_timeout`]).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.inner_mut().http = Http::Own {
-            connect_timeout: timeout,
-            built: OnceLock::new(),
-        };
+        self.inner_mut().pool = Pool::with_connect_timeout(timeout);
         self
     }
 
-    /// Uses `http` to send requests, sharing its connection pool and settings (including its
-    /// connect timeout, which replaces any set with [`connect_timeout`](Self::connect_timeout)).
-    pub fn http_client(mut self, http: reqwest::Client) -> Self {
-        self.inner_mut().http = Http::Shared(http);
+    /// Sends requests on `pool`'s connections, shared with the other clients given it
+    /// (including its connect timeout, which replaces any set with
+    /// [`connect_timeout`](Self::connect_timeout)).
+    pub fn pool(mut self, pool: Pool) -> Self {
+        self.inner_mut().pool = pool;
         self
     }
 
@@ -300,7 +304,10 @@ where
 
     /// Adds a hook that adjusts each request before it is sent, typically its headers (Go kit's
     /// `ClientBefore`).
-    pub fn before(mut self, hook: impl Fn(&mut reqwest::Request) + Send + Sync + 'static) -> Self {
+    pub fn before(
+        mut self,
+        hook: impl Fn(&mut http::Request<Bytes>) + Send + Sync + 'static,
+    ) -> Self {
         self.inner_mut().before.push(Arc::new(hook));
         self
     }
@@ -320,38 +327,6 @@ where
     fn inner_mut(&mut self) -> &mut Inner<Req, Resp> {
         Arc::make_mut(&mut self.inner)
     }
-}
-
-/// Where a client's connection pool comes from. Its own is built when first needed, so that a
-/// client given a shared pool never builds one it would throw away.
-#[derive(Clone)]
-enum Http {
-    Shared(reqwest::Client),
-    Own {
-        connect_timeout: Duration,
-        built: OnceLock<Result<reqwest::Client, Arc<reqwest::Error>>>,
-    },
-}
-
-impl Http {
-    fn get(&self) -> Result<&reqwest::Client, &Arc<reqwest::Error>> {
-        match self {
-            Http::Shared(http) => Ok(http),
-            Http::Own {
-                connect_timeout,
-                built,
-            } => built.get_or_init(|| build_http(*connect_timeout)).as_ref(),
-        }
-    }
-}
-
-fn build_http(connect_timeout: Duration) -> Result<reqwest::Client, Arc<reqwest::Error>> {
-    reqwest::Client::builder()
-        .connect_timeout(connect_timeout)
-        // A redirect would send the request, body and all, wherever the remote says.
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(Arc::new)
 }
 
 impl<Req, Resp> Inner<Req, Resp> {
@@ -384,55 +359,55 @@ impl<Req, Resp> Inner<Req, Resp> {
     }
 
     async fn send(&self, ctx: &Context, call: &mut Call, req: Req) -> Result<Resp, ClientError> {
-        let http = self.http.get().map_err(|e| ClientError::Setup(e.clone()))?;
-        let mut request = reqwest::Request::new(self.method.clone(), self.url.clone());
+        let uri = self
+            .uri
+            .as_ref()
+            .map_err(|e| ClientError::Setup(e.clone()))?;
+        let mut request = http::Request::new(Bytes::new());
+        *request.method_mut() = self.method.clone();
+        *request.uri_mut() = uri.clone();
         // ANCHOR: inject
         if !propagation::inject(ctx, request.headers_mut()) {
             return Err(self.timed_out());
         }
-        *request.timeout_mut() = ctx.remaining();
         // ANCHOR_END: inject
         (self.encode)(&mut request, req).map_err(ClientError::Encode)?;
         for hook in &self.before {
             hook(&mut request);
         }
 
-        let mut response = http
-            .execute(request)
+        let answer = self
+            .pool
+            .send(request, ctx.deadline(), self.max_response_bytes)
             .await
-            .map_err(|e| self.transport_error(e))?;
-        let status = response.status();
-        call.http_status(status.as_u16(), false);
-        let headers = std::mem::take(response.headers_mut());
-        let mut body = BytesMut::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| self.transport_error(e))?
-        {
-            if body.len() + chunk.len() > self.max_response_bytes {
-                return Err(ClientError::TooLarge {
+            .map_err(|error| match error {
+                SendError::Timeout => self.timed_out(),
+                SendError::TooLarge => ClientError::TooLarge {
                     method: self.method.clone(),
                     url: self.url.clone(),
                     limit: self.max_response_bytes,
-                });
-            }
-            body.extend_from_slice(&chunk);
-        }
-        let body = body.freeze();
-
+                },
+                SendError::Transport(source) => ClientError::Transport {
+                    method: self.method.clone(),
+                    url: self.url.clone(),
+                    message: pool::root_cause(source.as_ref()),
+                    source,
+                },
+            })?;
+        let status = answer.status;
+        call.http_status(status.as_u16(), false);
         if !status.is_success() {
             return Err(ClientError::Status {
                 method: self.method.clone(),
                 url: self.url.clone(),
                 status,
-                message: remote_message(status, &body),
+                message: remote_message(status, &answer.body),
             });
         }
-        let mut answer = http::Response::new(body);
-        *answer.status_mut() = status;
-        *answer.headers_mut() = headers;
-        (self.decode)(answer).map_err(|source| ClientError::Decode {
+        let mut response = http::Response::new(answer.body);
+        *response.status_mut() = status;
+        *response.headers_mut() = answer.headers;
+        (self.decode)(response).map_err(|source| ClientError::Decode {
             method: self.method.clone(),
             url: self.url.clone(),
             source,
@@ -444,39 +419,6 @@ impl<Req, Resp> Inner<Req, Resp> {
             method: self.method.clone(),
             url: self.url.clone(),
         }
-    }
-
-    fn transport_error(&self, error: reqwest::Error) -> ClientError {
-        if error.is_timeout() {
-            return self.timed_out();
-        }
-        ClientError::Transport {
-            method: self.method.clone(),
-            url: self.url.clone(),
-            message: root_causes(&error),
-            source: error,
-        }
-    }
-}
-
-/// What went wrong, in a few words: the innermost cause, an I/O error as its kind (`connection
-/// refused`, `connection reset`). reqwest's own summary names the URL, which the error already
-/// does, and its layers' wrappers add nothing a reader can act on.
-fn root_causes(error: &reqwest::Error) -> String {
-    let mut innermost: Option<&(dyn std::error::Error + 'static)> = None;
-    let mut current = error.source();
-    while let Some(cause) = current {
-        innermost = Some(cause);
-        current = cause.source();
-    }
-    match innermost {
-        // An operating-system error reads best as its kind; others (a failed DNS lookup, say)
-        // carry their message in their text.
-        Some(cause) => match cause.downcast_ref::<std::io::Error>() {
-            Some(io) if io.raw_os_error().is_some() => io.kind().to_string(),
-            _ => cause.to_string(),
-        },
-        None => error.to_string(),
     }
 }
 
@@ -520,7 +462,7 @@ fn cut(text: &str) -> String {
 /// Encodes a request as a JSON body (Go kit's `EncodeJSONRequest`): `Content-Type:
 /// application/json` and the JSON followed by a newline, as Go's `json.Encoder` writes it.
 pub fn encode_json_request<T: Serialize>(
-    request: &mut reqwest::Request,
+    request: &mut http::Request<Bytes>,
     body: T,
 ) -> Result<(), BoxError> {
     let mut bytes = json::to_vec(&body)?;
@@ -529,7 +471,7 @@ pub fn encode_json_request<T: Serialize>(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    *request.body_mut() = Some(bytes.into());
+    *request.body_mut() = bytes.into();
     Ok(())
 }
 
@@ -551,7 +493,7 @@ where
     type Future = Pin<Box<dyn Future<Output = Result<Resp, BoxError>> + Send + 'static>>;
 
     fn poll_ready(&mut self, _cx: &mut task::Context<'_>) -> Poll<Result<(), Self::Error>> {
-        // reqwest queues requests on its pool itself; there is nothing to wait for here.
+        // The pool queues requests itself; there is nothing to wait for here.
         Poll::Ready(Ok(()))
     }
 
@@ -572,9 +514,10 @@ impl<Req, Resp> Clone for Client<Req, Resp> {
 impl<Req, Resp> Clone for Inner<Req, Resp> {
     fn clone(&self) -> Self {
         Self {
-            http: self.http.clone(),
+            pool: self.pool.clone(),
             method: self.method.clone(),
             url: self.url.clone(),
+            uri: self.uri.clone(),
             encode: self.encode.clone(),
             decode: self.decode.clone(),
             before: self.before.clone(),

@@ -1,6 +1,6 @@
 //! Endpoints over HTTP: a [`Server`] that serves an endpoint, a [`Client`] that calls one.
 //!
-//! This is Go kit's `transport/http`, on axum and reqwest:
+//! This is Go kit's `transport/http`, on axum for the server and hyper's client for the client:
 //!
 //! | Go kit | kit-core |
 //! |---|---|
@@ -10,7 +10,7 @@
 //! | `ServerErrorHandler` | [`Server::error_handler`] |
 //! | `EncodeJSONResponse` | [`encode_json_response`], [`encode_json_response_or_error`] |
 //! | `NewClient(method, url, enc, dec, opts...)` | [`Client::new`] |
-//! | `ClientBefore`, `SetClient` | [`Client::before`], [`Client::http_client`] |
+//! | `ClientBefore`, `SetClient` | [`Client::before`], [`Client::pool`] |
 //! | `EncodeJSONRequest` | [`encode_json_request`] |
 //!
 //! A round trip, server and client, over a real socket:
@@ -73,6 +73,8 @@ mod encode;
 mod guard;
 #[cfg(all(feature = "http-server", feature = "metrics"))]
 mod metrics;
+#[cfg(feature = "http-client")]
+pub(crate) mod pool;
 #[cfg(feature = "http-server")]
 mod preface;
 pub mod propagation;
@@ -86,8 +88,8 @@ mod status;
 
 #[cfg(feature = "http-client")]
 pub use client::{
-    Client, ClientError, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES, decode_json_response,
-    encode_json_request, kind_of_status,
+    Client, ClientError, DEFAULT_MAX_RESPONSE_BYTES, decode_json_response, encode_json_request,
+    kind_of_status,
 };
 #[cfg(feature = "http-server")]
 pub use decode::{BodyLimit, DecodeError, decode_json_request, read_body};
@@ -97,6 +99,8 @@ pub use encode::{
 };
 #[cfg(all(feature = "http-server", feature = "metrics"))]
 pub use metrics::metrics_router;
+#[cfg(feature = "http-client")]
+pub use pool::{DEFAULT_CONNECT_TIMEOUT, Pool};
 #[cfg(feature = "http-server")]
 pub use routing::{method_not_allowed, not_found};
 #[cfg(feature = "http-server")]
@@ -107,6 +111,9 @@ pub use serve::{
 #[cfg(feature = "http-server")]
 pub use server::{DEFAULT_BODY_LIMIT, DEFAULT_READ_TIMEOUT, Finished, Panicked, Server};
 pub use status::{status_code, status_for};
+/// The URL a client calls.
+#[cfg(feature = "http-client")]
+pub use url::Url;
 
 /// The HTTP request a [`Server`] receives (axum's request type).
 #[cfg(feature = "http-server")]

@@ -8,11 +8,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{self, Poll};
 use std::time::Duration;
 
-use http::{HeaderValue, Method, StatusCode, header};
-use reqwest::Url;
+use bytes::Bytes;
+use http::{HeaderValue, Method, StatusCode, Uri, header};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tower::Service;
+use url::Url;
 
 use super::error::ErrorObject;
 use crate::context::{Context, DeadlineExceeded};
@@ -20,6 +21,8 @@ use crate::endpoint::Endpoint;
 use crate::error::{BoxError, Classify, Error, ErrorExt as _, ErrorKind};
 use crate::json;
 use crate::trace::Call;
+use crate::transport::http::Pool;
+use crate::transport::http::pool::SendError;
 use crate::transport::http::propagation;
 
 type EncodeFn<Req> = Arc<dyn Fn(Req) -> Result<Value, BoxError> + Send + Sync>;
@@ -45,8 +48,10 @@ pub struct Client<Req, Resp> {
 }
 
 struct Inner<Req, Resp> {
-    http: reqwest::Client,
+    pool: Pool,
     url: Url,
+    /// `url` as hyper takes it, made once.
+    uri: Result<Uri, Arc<http::uri::InvalidUri>>,
     method: String,
     encode: EncodeFn<Req>,
     decode: DecodeFn<Resp>,
@@ -65,7 +70,16 @@ pub enum ClientError {
         url: Url,
         /// The underlying error.
         #[source]
-        source: reqwest::Error,
+        source: BoxError,
+    },
+    /// The server's URL is not one an HTTP request can be sent to.
+    #[error("{url}: {source}")]
+    Url {
+        /// The server's URL.
+        url: Url,
+        /// Why.
+        #[source]
+        source: Arc<http::uri::InvalidUri>,
     },
     /// The server answered with an HTTP status and no JSON-RPC answer.
     #[error("{url}: {status}")]
@@ -98,9 +112,7 @@ impl Classify for ClientError {
     /// failure is the server's, [`Unavailable`](ErrorKind::Unavailable).
     fn kind(&self) -> ErrorKind {
         match self {
-            ClientError::Transport { source, .. } if source.is_timeout() => {
-                ErrorKind::DeadlineExceeded
-            }
+            ClientError::Url { .. } => ErrorKind::Internal,
             _ => ErrorKind::Unavailable,
         }
     }
@@ -112,15 +124,16 @@ where
     Resp: Send + 'static,
 {
     /// A client of `method` at `url`, sending params made by `encode` and reading answers with
-    /// `decode`. `http` holds the connection pool; share one between the clients of a server.
-    pub fn new<E, D>(http: reqwest::Client, url: Url, method: &str, encode: E, decode: D) -> Self
+    /// `decode`. `pool` holds the connections; share one between the clients of a server.
+    pub fn new<E, D>(pool: Pool, url: Url, method: &str, encode: E, decode: D) -> Self
     where
         E: Fn(Req) -> Result<Value, BoxError> + Send + Sync + 'static,
         D: Fn(Result<Value, ErrorObject>) -> Result<Resp, BoxError> + Send + Sync + 'static,
     {
         Client {
             inner: Arc::new(Inner {
-                http,
+                pool,
+                uri: url.as_str().parse().map_err(Arc::new),
                 url,
                 method: method.to_owned(),
                 encode: Arc::new(encode),
@@ -136,8 +149,9 @@ where
         let inner = &self.inner;
         Client {
             inner: Arc::new(Inner {
-                http: inner.http.clone(),
+                pool: inner.pool.clone(),
                 url: inner.url.clone(),
+                uri: inner.uri.clone(),
                 method: inner.method.clone(),
                 encode: inner.encode.clone(),
                 decode: inner.decode.clone(),
@@ -185,7 +199,15 @@ impl<Req, Resp> Inner<Req, Resp> {
         });
         let mut body = json::to_vec(&envelope)?;
         body.push(b'\n');
-        let mut request = reqwest::Request::new(Method::POST, self.url.clone());
+        let uri = self.uri.as_ref().map_err(|source| {
+            Error::from(ClientError::Url {
+                url: self.url.clone(),
+                source: source.clone(),
+            })
+        })?;
+        let mut request = http::Request::new(Bytes::from(body));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = uri.clone();
         if !propagation::inject(ctx, request.headers_mut()) {
             return Err(Error::from(DeadlineExceeded).into());
         }
@@ -193,28 +215,27 @@ impl<Req, Resp> Inner<Req, Resp> {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        *request.timeout_mut() = ctx.remaining();
-        *request.body_mut() = Some(body.into());
 
-        let transport = |source| {
-            Error::from(ClientError::Transport {
-                url: self.url.clone(),
-                source,
-            })
-        };
-        let mut response = self.http.execute(request).await.map_err(transport)?;
-        let status = response.status();
-        let mut bytes = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(transport)? {
-            if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                return Err(Error::from(ClientError::TooLarge {
-                    url: self.url.clone(),
-                    limit: MAX_RESPONSE_BYTES,
-                })
-                .into());
-            }
-            bytes.extend_from_slice(&chunk);
-        }
+        let answer = self
+            .pool
+            .send(request, ctx.deadline(), MAX_RESPONSE_BYTES)
+            .await
+            .map_err(|error| -> BoxError {
+                match error {
+                    SendError::Timeout => Error::from(DeadlineExceeded).into(),
+                    SendError::TooLarge => Error::from(ClientError::TooLarge {
+                        url: self.url.clone(),
+                        limit: MAX_RESPONSE_BYTES,
+                    })
+                    .into(),
+                    SendError::Transport(source) => Error::from(ClientError::Transport {
+                        url: self.url.clone(),
+                        source,
+                    })
+                    .into(),
+                }
+            })?;
+        let (status, bytes) = (answer.status, answer.body);
         let answer = match serde_json::from_slice::<Answer>(&bytes) {
             Ok(answer) => answer,
             Err(_) if !status.is_success() => {
