@@ -348,6 +348,14 @@ pub(crate) fn write_logfmt(out: &mut impl fmt::Write, key: &str, value: Value<'_
 /// Whether `s` must be quoted. ASCII, most of any value, is judged a byte at a time; only the
 /// other characters are decoded.
 fn needs_quoting(s: &str) -> bool {
+    // Most values are plain printable ASCII: settled in one pass without an early exit, which
+    // the compiler turns into a few wide comparisons rather than one branch per byte.
+    let plain = s.bytes().fold(true, |plain, b| {
+        plain & (b > b' ') & (b < 0x7F) & (b != b'=') & (b != b'"')
+    });
+    if plain {
+        return false;
+    }
     let mut at = 0;
     while let Some(&byte) = s.as_bytes().get(at) {
         if byte.is_ascii() {
