@@ -14,7 +14,8 @@ answers, in-band errors ("err" in the body) and each server's RSS. When the load
 its whole CPU during a run, the server was not the bottleneck: the run is marked saturated and
 left out of the ratios. CPU per request is compared at equal load: bare tokio, stringsvc1 and
 stringsvc2 are run again at the same paced request rate, half of the slowest one's, where
-neither they nor the load generator are saturated. Scenarios are run several times, interleaved, and the median
+neither they nor the load generator are saturated; the proxy's CPU per forwarded request is
+compared with an instance's at the hop's paced load. Scenarios are run several times, interleaved, and the median
 is reported with the spread (min to max). Servers run on CPU 0 and wrk on CPU 1 (taskset) when
 the machine has two CPUs or more.
 
@@ -470,8 +471,10 @@ def main():
             ("equal load: stringsvc1", "equal load: bare tokio", "cpu_us_per_request"),
         "stringsvc2 / stringsvc1 (CPU us per request)":
             ("equal load: stringsvc2", "equal load: stringsvc1", "cpu_us_per_request"),
+        # At the same paced load (the hop's), neither saturated: the proxy's own CPU per
+        # forwarded request against an instance's per request served.
         "proxy forwarding / instance serving (CPU us per request)":
-            ("stringsvc3 proxy, 3 instances", "stringsvc3 instance",
+            ("hop: through the proxy", "hop: stringsvc3 instance",
              "front_cpu_us_per_request", "cpu_us_per_request"),
         "stringsvc1 / bare axum (requests/s)": ("stringsvc1", "bare axum", "rps"),
         "stringsvc2 / stringsvc1 (requests/s)": ("stringsvc2", "stringsvc1", "rps"),

@@ -220,6 +220,38 @@ async fn bodies_over_the_limit_get_413() {
     );
 }
 
+/// Sends `chunks` as one chunked body (each chunk its own frame on the server's side) and
+/// returns the raw answer.
+async fn post_chunked(addr: std::net::SocketAddr, path: &str, chunks: &[&str]) -> String {
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nhost: test\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+    );
+    for chunk in chunks {
+        request.push_str(&format!("{:x}\r\n{chunk}\r\n", chunk.len()));
+    }
+    request.push_str("0\r\n\r\n");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).await.expect("read");
+    raw
+}
+
+#[tokio::test]
+async fn a_body_in_several_pieces_is_read_whole_and_within_the_limit() {
+    let addr = spawn(app()).await;
+    let raw = post_chunked(addr, "/sum", &[r#"{"a":"#, r#"1,"b""#, r#":2}"#]).await;
+    assert!(raw.starts_with("HTTP/1.1 200 "), "{raw}");
+    assert!(raw.ends_with("{\"v\":3}\n"), "{raw}");
+    // Each piece within the limit of 16 bytes, together over it.
+    let raw = post_chunked(addr, "/small", &[r#"{"a":1,"#, r#""b":2,"#, r#""c":3}"#]).await;
+    assert!(raw.starts_with("HTTP/1.1 413 "), "{raw}");
+    assert!(
+        raw.ends_with("{\"error\":\"request body is too large: the limit is 16 bytes\"}\n"),
+        "{raw}"
+    );
+}
+
 #[tokio::test]
 async fn the_default_limit_is_one_mebibyte() {
     let addr = spawn(app()).await;

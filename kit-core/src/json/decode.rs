@@ -582,7 +582,9 @@ impl<'de> Deserializer<'de> for GoValue<'de> {
 fn fold_keys<'de>(members: Vec<Member<'de>>, fields: &[&str]) -> Vec<Entry<'de>> {
     // At most one entry per field, so finding a field's entry is bounded by the struct's size,
     // not the document's.
-    let mut folded: Vec<(Cow<'de, str>, usize, Vec<&'de RawValue>)> = Vec::new();
+    // Entries are made in place, as many as can be, so that the common case (a few members,
+    // each a field) allocates once here.
+    let mut folded: Vec<Entry<'de>> = Vec::with_capacity(members.len().min(fields.len()));
     let mut lowered: Option<Vec<String>> = None;
     for (key, value) in members {
         let (index, key) = match fields.iter().position(|f| *f == key) {
@@ -597,15 +599,13 @@ fn fold_keys<'de>(members: Vec<Member<'de>>, fields: &[&str]) -> Vec<Entry<'de>>
                 }
             }
         };
-        match folded.iter_mut().find(|(_, known, _)| *known == index) {
-            None => folded.push((key, index, vec![value])),
-            Some((_, _, earlier)) => earlier.push(value),
+        // An entry's key is its field's own name, whatever case the document used.
+        match folded.iter_mut().find(|(known, _)| *known == fields[index]) {
+            None => folded.push((key, vec![value])),
+            Some((_, earlier)) => earlier.push(value),
         }
     }
     folded
-        .into_iter()
-        .map(|(key, _, values)| (key, values))
-        .collect()
 }
 
 /// One member per key, the last occurrence winning, as Go fills a map. Linear: keys are looked
