@@ -52,6 +52,11 @@ pub fn purge_in_background() {
             let _ = key.as_bytes().name().write(value);
         }
     }
+    // One thread is enough to purge a service's few arenas; jemalloc would start one per
+    // group of arenas (four on two CPUs), each with its stack and caches.
+    if let Err(err) = tikv_jemalloc_ctl::max_background_threads::write(1) {
+        eprintln!("jemalloc: cannot limit its background threads: {err}");
+    }
     if let Err(err) = tikv_jemalloc_ctl::background_thread::write(true) {
         eprintln!("jemalloc: cannot start the background thread that returns freed memory: {err}");
     }
