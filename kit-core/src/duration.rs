@@ -37,10 +37,12 @@ impl fmt::Display for GoDuration {
                 1_000..1_000_000 => ("µs", 3),
                 _ => ("ms", 6),
             };
-            write_decimal(f, nanos, digits)?;
+            // Under a second: the nanoseconds fit in 64 bits, which format far quicker than 128.
+            write_decimal(f, nanos as u64, digits)?;
             return f.write_str(unit);
         }
-        let seconds = nanos / 1_000_000_000;
+        // A `Duration`'s whole seconds are a `u64`.
+        let seconds = self.0.as_secs();
         let (hours, minutes) = (seconds / 3600, seconds / 60 % 60);
         if hours > 0 {
             write!(f, "{hours}h")?;
@@ -48,14 +50,15 @@ impl fmt::Display for GoDuration {
         if hours > 0 || minutes > 0 {
             write!(f, "{minutes}m")?;
         }
-        write_decimal(f, nanos % 60_000_000_000, 9)?;
+        // Under a minute of nanoseconds: fits in 64 bits.
+        write_decimal(f, (nanos % 60_000_000_000) as u64, 9)?;
         f.write_str("s")
     }
 }
 
 /// Writes `value / 10^digits` with its fraction, trailing zeros and a bare point left out.
-fn write_decimal(f: &mut fmt::Formatter<'_>, value: u128, digits: u32) -> fmt::Result {
-    let scale = 10u128.pow(digits);
+fn write_decimal(f: &mut fmt::Formatter<'_>, value: u64, digits: u32) -> fmt::Result {
+    let scale = 10u64.pow(digits);
     write!(f, "{}", value / scale)?;
     let mut fraction = value % scale;
     if fraction == 0 {
