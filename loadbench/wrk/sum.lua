@@ -3,7 +3,9 @@
 -- prints one JSON line with the results.
 --
 -- To hold the load below saturation, the benchmark replaces the PACING line below with a
--- `delay()` function: each connection then waits that long between its requests.
+-- `delay()` function: each connection then waits between its requests a random time around a
+-- mean (loadbench/run.py's `pacing`), so that requests arrive spread out, as from independent
+-- clients.
 
 wrk.method = "POST"
 wrk.path = "/sum"
