@@ -345,21 +345,40 @@ pub(crate) fn write_logfmt(out: &mut impl fmt::Write, key: &str, value: Value<'_
     }
 }
 
-/// Whether `s` must be quoted. ASCII, most of any value, is judged a byte at a time; only the
-/// other characters are decoded.
-fn needs_quoting(s: &str) -> bool {
-    // Most values are plain printable ASCII: settled in one pass without an early exit, which
-    // the compiler turns into a few wide comparisons rather than one branch per byte.
-    let plain = s.bytes().fold(true, |plain, b| {
-        plain & (b > b' ') & (b < 0x7F) & (b != b'=') & (b != b'"')
-    });
-    if plain {
-        return false;
+/// The bytes that never need quoting in a logfmt value: printable ASCII other than `=` and `"`.
+static PLAIN: [bool; 256] = ascii_table(b"=\"");
+
+/// The bytes written as they are inside a quoted string: printable ASCII other than `"` and `\`.
+static UNESCAPED: [bool; 256] = ascii_table(b"\"\\");
+
+/// A table of the printable ASCII bytes (space excluded) other than those of `except`.
+const fn ascii_table(except: &[u8]) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut byte = b'!';
+    while byte < 0x7F {
+        table[byte as usize] = true;
+        byte += 1;
     }
-    let mut at = 0;
-    while let Some(&byte) = s.as_bytes().get(at) {
+    let mut i = 0;
+    while i < except.len() {
+        table[except[i] as usize] = false;
+        i += 1;
+    }
+    table
+}
+
+/// Whether `s` must be quoted. ASCII, most of any value, is judged a byte at a time by a table;
+/// only the other characters are decoded.
+fn needs_quoting(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    // Most values are plain printable ASCII: settled in one pass, a table lookup a byte.
+    let Some(mut at) = bytes.iter().position(|&b| !PLAIN[usize::from(b)]) else {
+        return false;
+    };
+    while let Some(&byte) = bytes.get(at) {
         if byte.is_ascii() {
-            if byte <= b' ' || byte == b'=' || byte == b'"' || byte == 0x7F {
+            // A space or control character, `=`, `"` or DEL.
+            if !PLAIN[usize::from(byte)] {
                 return true;
             }
             at += 1;
@@ -414,7 +433,7 @@ fn write_escaped(out: &mut impl fmt::Write, s: &str, format: Format) -> fmt::Res
     let mut start = 0;
     let mut at = 0;
     while let Some(&byte) = s.as_bytes().get(at) {
-        if (b' '..=b'~').contains(&byte) && byte != b'"' && byte != b'\\' {
+        if byte == b' ' || UNESCAPED[usize::from(byte)] {
             at += 1;
             continue;
         }
@@ -562,9 +581,30 @@ mod tests {
             out
         }
         let pieces = [
-            "a", " ", "=", "\"", "\\", "\n", "\r", "\t", "\u{0}", "\u{1b}", "\u{7f}", "\u{85}",
-            "\u{9f}", "\u{a0}", "é", "\u{FFFD}", "\u{2028}", "\u{202E}", "\u{2066}", "日本", "🦀",
-            "~", "!",
+            "a",
+            " ",
+            "=",
+            "\"",
+            "\\",
+            "\n",
+            "\r",
+            "\t",
+            "\u{0}",
+            "\u{1b}",
+            "\u{7f}",
+            "\u{85}",
+            "\u{9f}",
+            "\u{a0}",
+            "é",
+            "\u{FFFD}",
+            "\u{2028}",
+            "\u{202E}",
+            "\u{2066}",
+            "日本",
+            "🦀",
+            "~",
+            "!",
+            "hello, world",
         ];
         // Every string of up to three pieces.
         let mut cases = vec![String::new()];
