@@ -326,7 +326,9 @@ fn key(field: &Field) -> &'static str {
 /// values are quoted when they hold a space or control character, `=`, `"` or U+FFFD, and the
 /// string `null` is quoted so that it is not read as a missing value.
 pub(crate) fn write_logfmt(out: &mut impl fmt::Write, key: &str, value: Value<'_>) -> fmt::Result {
-    if key.bytes().any(|b| b <= b' ' || b == b'=' || b == b'"') {
+    // Keys are nearly always plain ASCII, settled by the table; the rest are filtered a
+    // character at a time (other characters than ASCII are kept, as go-logfmt keeps them).
+    if !key.bytes().all(|b| PLAIN[usize::from(b)]) {
         for c in key.chars().filter(|&c| c > ' ' && c != '=' && c != '"') {
             out.write_char(c)?;
         }
@@ -516,6 +518,16 @@ mod tests {
         let mut out = String::new();
         write_logfmt(&mut out, "a key=\"x\"", Value::Int(-1)).expect("written");
         assert_eq!(out, "akeyx=-1");
+        // Other characters than ASCII, DEL among them, stay in a key, as go-logfmt keeps them.
+        for (key, written) in [
+            ("clé", "clé=1"),
+            ("a\u{7f}b", "a\u{7f}b=1"),
+            ("t\tab", "tab=1"),
+        ] {
+            let mut out = String::new();
+            write_logfmt(&mut out, key, Value::Int(1)).expect("written");
+            assert_eq!(out, written, "{key:?}");
+        }
     }
 
     #[test]
