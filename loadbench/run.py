@@ -15,9 +15,10 @@ its whole CPU during a run, the server was not the bottleneck: the run is marked
 left out of the ratios. CPU per request is compared at equal load: bare tokio, stringsvc1 and
 stringsvc2 are run again at the same paced request rate, half of the slowest one's, where
 neither they nor the load generator are saturated (each connection waits between requests a
-random time around a mean, so that requests arrive spread out as from independent clients); the proxy's CPU per forwarded request is
-compared with an instance's at the hop's paced load. Scenarios are run several times, interleaved, and the median
-is reported with the spread (min to max). Servers run on CPU 0 and wrk on CPU 1 (taskset) when
+random time around a mean, so that requests arrive spread out as from independent clients);
+the proxy's CPU per forwarded request is compared with an instance's at the hop's paced load.
+Scenarios are run several times, interleaved, and the median is reported with the spread (min
+to max). Servers run on CPU 0 and wrk on CPU 1 (taskset) when
 the machine has two CPUs or more.
 
 Usage: scripts/loadbench [--duration 10] [--connections 64] [--runs 5] [--quick] [--only TEXT]...

@@ -3,12 +3,12 @@
 
 use std::error::Error as StdError;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::StatusCode;
-use http_body_util::BodyExt;
 use serde::de::DeserializeOwned;
 
 use super::Request;
+use super::body::{Collect, collect};
 use crate::error::{BoxError, Classify, Error, ErrorKind};
 use crate::json;
 
@@ -76,45 +76,32 @@ impl DecodeError {
 
 /// Reads the whole request body, within the server's [`BodyLimit`].
 pub async fn read_body(request: Request) -> Result<Bytes, DecodeError> {
-    let limit = request.extensions().get::<BodyLimit>().copied();
-    let failed = |err: axum::Error| {
-        let err = err.into_inner();
-        let mut cause: Option<&(dyn StdError + 'static)> = Some(err.as_ref());
-        let mut too_large = false;
-        while let Some(error) = cause {
-            too_large |= error.is::<http_body_util::LengthLimitError>();
-            cause = error.source();
-        }
-        match (too_large, limit) {
-            (true, Some(BodyLimit(limit))) => DecodeError::TooLarge { limit },
-            _ => DecodeError::Read(err),
-        }
-    };
-    let mut body = request.into_body();
-    // A small body usually arrives whole in one frame: taken as it is, it is neither copied
-    // nor gathered into a list first.
-    let first = match body.frame().await {
-        None => return Ok(Bytes::new()),
-        Some(frame) => frame.map_err(failed)?.into_data().unwrap_or_default(),
-    };
-    if http_body::Body::is_end_stream(&body) {
-        return Ok(first);
-    }
-    // The rest, into one buffer of the size the body says is left (its length, when declared):
-    // grown by doubling instead, a body just under the limit would briefly take twice its size.
-    // A length is only believed up to the server's limit (or 64 KiB, for a request that did not
-    // come through a server), so that a declared length alone reserves nothing beyond it.
-    let believed = limit.map_or(64 * 1024, |BodyLimit(limit)| limit);
-    let left = usize::try_from(http_body::Body::size_hint(&body).lower()).unwrap_or(usize::MAX);
-    let mut whole = BytesMut::with_capacity(first.len().saturating_add(left).min(believed));
-    whole.extend_from_slice(&first);
-    drop(first);
-    while let Some(frame) = body.frame().await {
-        if let Ok(data) = frame.map_err(failed)?.into_data() {
-            whole.extend_from_slice(&data);
+    let limit = request
+        .extensions()
+        .get::<BodyLimit>()
+        .map(|BodyLimit(limit)| *limit);
+    match collect(request.into_body(), limit).await {
+        Ok(bytes) => Ok(bytes),
+        // More than the limit, declared or sent.
+        Err(Collect::TooLarge) => Err(DecodeError::TooLarge {
+            limit: limit.unwrap_or(usize::MAX),
+        }),
+        // The server's own limit on the body may have stopped it first: its error is among the
+        // causes.
+        Err(Collect::Failed(err)) => {
+            let err = err.into_inner();
+            let mut cause: Option<&(dyn StdError + 'static)> = Some(err.as_ref());
+            let mut too_large = false;
+            while let Some(error) = cause {
+                too_large |= error.is::<http_body_util::LengthLimitError>();
+                cause = error.source();
+            }
+            match (too_large, limit) {
+                (true, Some(limit)) => Err(DecodeError::TooLarge { limit }),
+                _ => Err(DecodeError::Read(err)),
+            }
         }
     }
-    Ok(whole.freeze())
 }
 
 /// Decodes a JSON request body into `T` (Go kit's JSON request decoders).

@@ -61,6 +61,8 @@
     allow(rustdoc::broken_intra_doc_links)
 )]
 
+#[cfg(any(feature = "http-server", feature = "http-client"))]
+mod body;
 #[cfg(feature = "http-client")]
 mod client;
 #[cfg(feature = "http-server")]

@@ -11,14 +11,15 @@
 
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper_util::client::legacy::Client as Hyper;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::time::Instant;
 
+use super::body::{Collect, collect};
 use crate::error::BoxError;
 
 /// How long to wait for a TCP connection unless [`Pool::with_connect_timeout`] says otherwise.
@@ -75,21 +76,17 @@ impl Pool {
                 .request(request.map(Full::new))
                 .await
                 .map_err(|error| SendError::Transport(error.into()))?;
-            let (parts, mut body) = response.into_parts();
-            let mut bytes = BytesMut::new();
-            while let Some(frame) = body.frame().await {
-                let frame = frame.map_err(|error| SendError::Transport(error.into()))?;
-                if let Ok(chunk) = frame.into_data() {
-                    if bytes.len() + chunk.len() > max_bytes {
-                        return Err(SendError::TooLarge);
-                    }
-                    bytes.extend_from_slice(&chunk);
-                }
-            }
+            let (parts, body) = response.into_parts();
+            let bytes = collect(body, Some(max_bytes))
+                .await
+                .map_err(|error| match error {
+                    Collect::TooLarge => SendError::TooLarge,
+                    Collect::Failed(error) => SendError::Transport(error.into()),
+                })?;
             Ok(Answer {
                 status: parts.status,
                 headers: parts.headers,
-                body: bytes.freeze(),
+                body: bytes,
             })
         };
         match deadline {
