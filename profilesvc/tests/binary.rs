@@ -441,3 +441,76 @@ async fn in_memory_profiles_are_gone_after_a_restart() {
     assert_eq!(answer.status, StatusCode::NOT_FOUND);
     svc.stop();
 }
+
+/// How many threads the process `pid` has now, from Linux's `/proc`.
+#[cfg(target_os = "linux")]
+fn threads(pid: u32) -> usize {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("a Threads line")
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn calls_waiting_for_the_database_hold_no_threads() {
+    const CALLS: usize = 100;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("profiles.db");
+    let mut svc = start_on_db(&db);
+    let pid = svc.process().pid();
+    let client = HttpClient::new();
+    let base = threads(pid);
+
+    // Another process holds the file's write lock, so the service's writes queue up behind it.
+    let other = rusqlite::Connection::open(&db).expect("open the file");
+    other
+        .execute_batch("BEGIN IMMEDIATE")
+        .expect("take the write lock");
+    let url = svc.url("/profiles/");
+    let writes: Vec<_> = (0..CALLS)
+        .map(|n| {
+            let (client, url) = (client.clone(), url.clone());
+            tokio::spawn(async move {
+                let body = format!(r#"{{"id":"c{n}","name":"n{n}"}}"#);
+                client.send(Method::POST, &url, body, &[]).await
+            })
+        })
+        .collect();
+    // While they wait (well within the service's 5-second busy timeout), count its threads.
+    let mut most = base;
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        most = most.max(threads(pid));
+    }
+    other
+        .execute_batch("COMMIT")
+        .expect("release the write lock");
+    for write in writes {
+        let answer = write.await.expect("join");
+        assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
+    }
+    // A write waiting on a thread of its own for the service's one writer made a thread of
+    // every call in the queue.
+    assert!(
+        most - base <= 8,
+        "{} threads more than before the calls ({base}) while {CALLS} writes waited",
+        most - base
+    );
+
+    // A crowd of reads, more than there are read connections, each gets what was written.
+    let reads: Vec<_> = (0..CALLS)
+        .map(|n| {
+            let (client, url) = (client.clone(), svc.url(&format!("/profiles/c{n}")));
+            tokio::spawn(async move { (n, client.send(Method::GET, &url, "", &[]).await) })
+        })
+        .collect();
+    for read in reads {
+        let (n, answer) = read.await.expect("join");
+        assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
+        assert_eq!(answer.json()["profile"]["name"], format!("n{n}"));
+    }
+    svc.stop();
+}

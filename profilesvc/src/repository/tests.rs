@@ -121,6 +121,35 @@ async fn sqlite_keeps_the_contract() {
     contract(SqliteRepository::open(dir.path().join("p.db")).expect("open")).await;
 }
 
+#[tokio::test]
+async fn sqlite_writes_on_after_a_write_that_panics() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let repo = SqliteRepository::open(dir.path().join("p.db")).expect("open");
+    repo.create(profile("1", "kept", &[]))
+        .await
+        .expect("create");
+    let failed = repo
+        .update("1", |p| {
+            p.name = "half-changed".into();
+            panic!("a change that panics")
+        })
+        .await;
+    assert!(
+        matches!(&failed, Err(ProfileError::Backend(e)) if e.to_string().contains("panicked")),
+        "{failed:?}"
+    );
+    // Nothing of it was written, and the next writes go through.
+    repo.put(profile("2", "after", &[])).await.expect("put");
+    assert_eq!(
+        repo.get("1").await.expect("get"),
+        Some(profile("1", "kept", &[]))
+    );
+    assert_eq!(
+        repo.get("2").await.expect("get"),
+        Some(profile("2", "after", &[]))
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_loses_no_concurrent_update_even_across_connections() {
     let dir = tempfile::tempdir().expect("temp dir");
