@@ -4,7 +4,8 @@ use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
-use std::time::Duration;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use kit_core::error::{Error, ErrorKind};
 use rusqlite::{
@@ -57,11 +58,12 @@ pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
 ///   (SIGKILL included); a power cut may lose the last commits, which `synchronous=FULL` would
 ///   keep at the price of a disk flush per write.
 /// - **Shared**: several processes may open the same file. Readers never wait for writers; a
-///   write waits up to 5 seconds for another process's write (SQLite's busy timeout), then
-///   fails as `Unavailable` (503), which a client may retry.
-/// - **Off the runtime**: SQLite's calls block, so each runs on Tokio's blocking threads
-///   (`spawn_blocking`), never on the threads that serve requests. A call waiting for its turn
-///   (at the one writer, or for one of the read connections) holds no thread.
+///   write waits up to 5 seconds in all, for the writes queued before it and for another
+///   process's write (SQLite's busy timeout), then fails as `Unavailable` (503), which a client
+///   may retry.
+/// - **Off the runtime**: SQLite's calls block, so none runs on the threads that serve
+///   requests: writes run one after another on a thread of their own, reads on Tokio's blocking
+///   threads (`spawn_blocking`). A call waiting for its turn holds no thread.
 ///
 /// The schema is created, or migrated to [`SCHEMA_VERSION`], when the file is opened; a file
 /// written by a newer version of the program is refused rather than misread.
@@ -83,14 +85,21 @@ pub struct SqliteRepository {
 /// resident.
 struct Shared {
     path: PathBuf,
-    /// Writes, for the thread that owns the one connection that writes: a process's writes
-    /// take turns there, so they never contend with each other for SQLite's write lock, only
-    /// with other processes'.
-    writes: mpsc::Sender<Write>,
+    /// The thread that owns the one connection that writes: a process's writes take turns
+    /// there, so they never contend with each other for SQLite's write lock, only with other
+    /// processes'.
+    writer: Writer,
     /// Idle read connections, at most [`READERS`].
     readers: Mutex<Vec<Connection>>,
-    /// A permit a read in progress: at most [`READERS`] at once.
+    /// One permit per read in progress: at most [`READERS`] at once.
     reading: Arc<Semaphore>,
+}
+
+/// The writer thread and its queue of writes.
+struct Writer {
+    /// `None` once the repository is being dropped.
+    queue: Option<mpsc::Sender<Write>>,
+    thread: Option<JoinHandle<()>>,
 }
 
 /// A write for the writer thread to run on its connection.
@@ -126,21 +135,12 @@ impl SqliteRepository {
             )));
         }
         migrate(&mut writer).map_err(failed)?;
-        let (writes, queue) = mpsc::channel::<Write>();
-        std::thread::Builder::new()
-            .name("sqlite-writer".into())
-            .spawn(move || {
-                // Until every clone of the repository is gone. A write that panics fails
-                // alone: its caller hears that the database task failed.
-                while let Ok(write) = queue.recv() {
-                    let _ = catch_unwind(AssertUnwindSafe(|| write(&mut writer)));
-                }
-            })
+        let writer = Writer::start(writer, path.clone())
             .map_err(|e| failed(format!("cannot start its writer thread: {e}")))?;
         Ok(SqliteRepository {
             shared: Arc::new(Shared {
                 path,
-                writes,
+                writer,
                 readers: Mutex::new(Vec::with_capacity(READERS)),
                 reading: Arc::new(Semaphore::new(READERS)),
             }),
@@ -159,11 +159,24 @@ impl SqliteRepository {
         F: FnOnce(&Transaction<'_>) -> Result<T, ProfileError> + Send + 'static,
     {
         let (answer, answered) = oneshot::channel();
+        let queued = Instant::now();
         let write: Write = Box::new(move |conn| {
+            // Whoever asked has gone (its request was cancelled): the write was never
+            // acknowledged, and need not be made.
+            if answer.is_closed() {
+                return;
+            }
+            // The wait in the queue counts against the busy timeout: a write is answered
+            // within it, however many were queued before it.
+            let Some(left) = BUSY_TIMEOUT.checked_sub(queued.elapsed()) else {
+                let _ = answer.send(Err(busy()));
+                return;
+            };
             // IMMEDIATE takes the write lock now, so a read-modify-write cannot be overtaken
             // by another process between its read and its write.
             let result = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .busy_timeout(left)
+                .and_then(|()| conn.transaction_with_behavior(TransactionBehavior::Immediate))
                 .map_err(backend)
                 .and_then(|tx| {
                     let value = f(&tx)?;
@@ -172,9 +185,7 @@ impl SqliteRepository {
                 });
             let _ = answer.send(result);
         });
-        if self.shared.writes.send(write).is_err() {
-            return Err(task_failed("the writer thread has stopped"));
-        }
+        self.shared.writer.send(write)?;
         answered
             .await
             .unwrap_or_else(|_| Err(task_failed("the write panicked")))
@@ -213,12 +224,15 @@ impl SqliteRepository {
                 tx.commit().map_err(backend)?;
                 Ok(value)
             });
-            // A failed read leaves the connection as it was (its transaction rolled back).
-            shared
-                .readers
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(conn);
+            // A failed read's transaction was rolled back as it was dropped; a connection still
+            // in one (the rollback failed too) would serve an old snapshot, and is closed.
+            if ended(&conn) {
+                shared
+                    .readers
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(conn);
+            }
             read
         })
         .await
@@ -232,6 +246,66 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .unwrap_or_else(|join| Err(task_failed(join)))
+}
+
+impl Writer {
+    /// Starts the thread that runs the writes on `conn`, a connection to `path`.
+    fn start(mut conn: Connection, path: PathBuf) -> std::io::Result<Self> {
+        let (queue, writes) = mpsc::channel::<Write>();
+        let thread = std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || {
+                // Until the repository is dropped. A write that panics fails alone: its
+                // caller hears that the write panicked.
+                while let Ok(write) = writes.recv() {
+                    let _ = catch_unwind(AssertUnwindSafe(|| write(&mut conn)));
+                    // A transaction left open (its rollback failed) would turn every later
+                    // write away: the next ones get a new connection.
+                    if !ended(&conn) {
+                        match connect(&path) {
+                            Ok(fresh) => conn = fresh,
+                            Err(err) => {
+                                tracing::error!(msg = "cannot reopen the database", err = %err)
+                            }
+                        }
+                    }
+                }
+            })?;
+        Ok(Writer {
+            queue: Some(queue),
+            thread: Some(thread),
+        })
+    }
+
+    /// Queues `write` for the writer thread.
+    fn send(&self, write: Write) -> Result<(), ProfileError> {
+        self.queue
+            .as_ref()
+            .and_then(|queue| queue.send(write).ok())
+            .ok_or_else(|| task_failed("the writer thread has stopped"))
+    }
+}
+
+impl Drop for Writer {
+    /// Waits for the writer thread to finish the writes queued and close its connection, so
+    /// that a program that drops its repository before it exits leaves the file closed
+    /// properly (the last connection to close checkpoints the write-ahead log).
+    fn drop(&mut self) {
+        drop(self.queue.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Whether `conn` is out of any transaction, after trying to roll back one left open.
+fn ended(conn: &Connection) -> bool {
+    conn.is_autocommit() || conn.execute_batch("ROLLBACK").is_ok()
+}
+
+/// The answer to a write that waited its whole busy timeout.
+fn busy() -> ProfileError {
+    ProfileError::Backend(Error::new(ErrorKind::Unavailable, "database is locked"))
 }
 
 /// A database call that ended without an answer.

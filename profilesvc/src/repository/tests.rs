@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use kit_core::error::ErrorKind;
+
 use super::*;
 use crate::service::{Address, BasicProfileService, ProfileService};
 
@@ -148,6 +150,69 @@ async fn sqlite_writes_on_after_a_write_that_panics() {
         repo.get("2").await.expect("get"),
         Some(profile("2", "after", &[]))
     );
+}
+
+/// A repository on a new file, and another connection to the file holding its write lock, as
+/// another process's write would (its `COMMIT` releases the lock).
+fn repository_locked_by_another_writer()
+-> (tempfile::TempDir, SqliteRepository, rusqlite::Connection) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("p.db");
+    let repo = SqliteRepository::open(&path).expect("open");
+    let other = rusqlite::Connection::open(&path).expect("open the file");
+    other
+        .execute_batch("BEGIN IMMEDIATE")
+        .expect("take the write lock");
+    (dir, repo, other)
+}
+
+#[tokio::test]
+async fn sqlite_writes_behind_another_writer_fail_as_unavailable() {
+    let (_dir, repo, other) = repository_locked_by_another_writer();
+    // The first waits out SQLite's busy timeout; the second, queued behind it, has no time
+    // left when its turn comes. Both are Unavailable (503), which a client may retry.
+    let (first, second) = tokio::join!(
+        repo.put(profile("1", "first", &[])),
+        repo.put(profile("2", "second", &[]))
+    );
+    for answer in [first, second] {
+        assert!(
+            matches!(&answer, Err(ProfileError::Backend(e)) if e.kind() == ErrorKind::Unavailable),
+            "{answer:?}"
+        );
+    }
+    other
+        .execute_batch("COMMIT")
+        .expect("release the write lock");
+    repo.put(profile("3", "third", &[])).await.expect("put");
+    assert_eq!(repo.get("1").await.expect("get"), None);
+    assert_eq!(repo.get("2").await.expect("get"), None);
+    assert!(repo.get("3").await.expect("get").is_some());
+}
+
+#[tokio::test]
+async fn sqlite_skips_a_queued_write_whose_caller_has_gone() {
+    let (_dir, repo, other) = repository_locked_by_another_writer();
+    // The first write waits on the lock on the writer thread; the second waits in the queue
+    // behind it, until its caller gives up.
+    let first = tokio::spawn({
+        let repo = repo.clone();
+        async move { repo.put(profile("1", "first", &[])).await }
+    });
+    // This test's runtime has one thread: the first write is queued before the second.
+    tokio::task::yield_now().await;
+    let gone = tokio::time::timeout(
+        std::time::Duration::from_millis(200),
+        repo.put(profile("2", "gone", &[])),
+    )
+    .await;
+    assert!(gone.is_err(), "the second write should still be waiting");
+    other
+        .execute_batch("COMMIT")
+        .expect("release the write lock");
+    first.await.expect("join").expect("the first write");
+    assert!(repo.get("1").await.expect("get").is_some());
+    assert_eq!(repo.get("2").await.expect("get"), None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
