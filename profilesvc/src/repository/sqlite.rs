@@ -167,11 +167,9 @@ impl SqliteRepository {
                 return;
             }
             // The wait in the queue counts against the busy timeout: a write is answered
-            // within it, however many were queued before it.
-            let Some(left) = BUSY_TIMEOUT.checked_sub(queued.elapsed()) else {
-                let _ = answer.send(Err(busy()));
-                return;
-            };
+            // within it, however many were queued before it. With no time left it is still
+            // made if the lock is free, and is refused at once (busy) if not.
+            let left = BUSY_TIMEOUT.saturating_sub(queued.elapsed());
             // IMMEDIATE takes the write lock now, so a read-modify-write cannot be overtaken
             // by another process between its read and its write.
             let result = conn
@@ -301,11 +299,6 @@ impl Drop for Writer {
 /// Whether `conn` is out of any transaction, after trying to roll back one left open.
 fn ended(conn: &Connection) -> bool {
     conn.is_autocommit() || conn.execute_batch("ROLLBACK").is_ok()
-}
-
-/// The answer to a write that waited its whole busy timeout.
-fn busy() -> ProfileError {
-    ProfileError::Backend(Error::new(ErrorKind::Unavailable, "database is locked"))
 }
 
 /// A database call that ended without an answer.
