@@ -506,7 +506,8 @@ async fn calls_waiting_for_the_database_hold_no_threads() {
         most - base
     );
 
-    // A crowd of reads, more than there are read connections, each gets what was written.
+    // A crowd of reads, more than there are read connections, each gets what was written, and
+    // no more than eight threads read (they stay, for the next reads).
     let reads: Vec<_> = (0..CALLS)
         .map(|n| {
             let (client, url) = (client.clone(), svc.url(&format!("/profiles/c{n}")));
@@ -518,5 +519,10 @@ async fn calls_waiting_for_the_database_hold_no_threads() {
         assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
         assert_eq!(answer.json()["profile"]["name"], format!("n{n}"));
     }
+    let more = threads(pid).saturating_sub(base);
+    assert!(
+        more <= 8,
+        "{more} threads more than before the calls ({base}) after {CALLS} reads at once"
+    );
     svc.stop();
 }

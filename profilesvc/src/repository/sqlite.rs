@@ -3,7 +3,8 @@
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -11,7 +12,7 @@ use kit_core::error::{Error, ErrorKind};
 use rusqlite::{
     Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
 };
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::oneshot;
 
 use super::Repository;
 use crate::service::{Address, Profile, ProfileError};
@@ -20,8 +21,10 @@ use crate::service::{Address, Profile, ProfileError};
 /// fails with `Unavailable` (SQLite's busy timeout).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How many reads run at once, each on a connection of its own, opened when first needed and
-/// kept for the next reads. More wait their turn without holding a thread (see [`Shared`]).
+/// How many reads run at once, each on a thread and a connection of its own, kept for the next
+/// reads: one thread is started with the repository, the others when reads queue up, and each
+/// opens its connection with its first read. More reads wait their turn in a queue (see
+/// [`Shared`]).
 const READERS: usize = 8;
 
 // ANCHOR: migrations
@@ -62,8 +65,8 @@ pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
 ///   process's write (SQLite's busy timeout), then fails as `Unavailable` (503), which a client
 ///   may retry.
 /// - **Off the runtime**: SQLite's calls block, so none runs on the threads that serve
-///   requests: writes run one after another on a thread of their own, reads on Tokio's blocking
-///   threads (`spawn_blocking`). A call waiting for its turn holds no thread.
+///   requests: writes run one after another on a thread of their own, reads on at most eight
+///   threads of their own. A call waiting for its turn holds no thread.
 ///
 /// The schema is created, or migrated to [`SCHEMA_VERSION`], when the file is opened; a file
 /// written by a newer version of the program is refused rather than misread.
@@ -74,36 +77,49 @@ pub struct SqliteRepository {
     shared: Arc<Shared>,
 }
 
-/// What the clones share: the file's connections, and what bounds their use.
+/// What the clones share: the threads that own the file's connections.
 ///
-/// A call takes a thread only while SQLite works for it. Writes queue for the one thread that
-/// writes, which runs them back to back; a read waits for one of [`READERS`] permits before it
-/// takes one of Tokio's blocking threads. When every call took a blocking thread first, writes
+/// A call takes a thread only while SQLite works for it; calls wait for their turn in a queue.
+/// Writes queue for the one thread that writes, which runs them back to back; reads for at most
+/// [`READERS`] threads. When every call took one of Tokio's blocking threads first, writes
 /// queued for the writer on threads of their own (100 writes behind another process's lock:
 /// 99 threads more), and 64 clients reading as fast as they could, each read on a thread and on
 /// a connection opened whenever none was idle, left the process with 516 threads and 39 MiB
-/// resident.
+/// resident; reads that waited for one of eight permits before they took a blocking thread
+/// still left 25 (Tokio starts a blocking thread for a task that arrives before the last
+/// thread to finish has gone back to waiting).
 struct Shared {
     path: PathBuf,
+    /// The threads that read. Declared before the writer, so they close their connections
+    /// first and the writer's is the last to close (see [`Threads`]'s `Drop`).
+    readers: Threads,
     /// The thread that owns the one connection that writes: a process's writes take turns
     /// there, so they never contend with each other for SQLite's write lock, only with other
     /// processes'.
-    writer: Writer,
-    /// Idle read connections, at most [`READERS`].
-    readers: Mutex<Vec<Connection>>,
-    /// One permit per read in progress: at most [`READERS`] at once.
-    reading: Arc<Semaphore>,
+    writer: Threads,
 }
 
-/// The writer thread and its queue of writes.
-struct Writer {
+/// Threads that each own a connection to the file and run the calls queued for them, one at a
+/// time: one started with them, then one more whenever more calls are queued than threads wait
+/// for them, up to `most`; all kept until the repository is dropped.
+struct Threads {
+    /// The threads' name, as `ps` and debuggers show it.
+    name: &'static str,
+    path: PathBuf,
+    most: usize,
     /// `None` once the repository is being dropped.
-    queue: Option<mpsc::Sender<Write>>,
-    thread: Option<JoinHandle<()>>,
+    queue: Option<crossbeam_channel::Sender<Call>>,
+    /// Kept to hand to the threads started later.
+    calls: crossbeam_channel::Receiver<Call>,
+    /// How many threads are waiting for a call.
+    waiting: Arc<AtomicUsize>,
+    /// How many threads have been started, read without taking `started`'s lock.
+    count: AtomicUsize,
+    started: Mutex<Vec<JoinHandle<()>>>,
 }
 
-/// A write for the writer thread to run on its connection.
-type Write = Box<dyn FnOnce(&mut Connection) + Send>;
+/// Database work for one of the threads, given its connection, or why it could not open one.
+type Call = Box<dyn FnOnce(rusqlite::Result<&mut Connection>) + Send>;
 // ANCHOR_END: sqlite
 
 /// Why a SQLite file could not be opened.
@@ -135,14 +151,15 @@ impl SqliteRepository {
             )));
         }
         migrate(&mut writer).map_err(failed)?;
-        let writer = Writer::start(writer, path.clone())
+        let writer = Threads::start("sqlite-writer", &path, 1, Some(writer))
             .map_err(|e| failed(format!("cannot start its writer thread: {e}")))?;
+        let readers = Threads::start("sqlite-reader", &path, READERS, None)
+            .map_err(|e| failed(format!("cannot start its reader thread: {e}")))?;
         Ok(SqliteRepository {
             shared: Arc::new(Shared {
                 path,
+                readers,
                 writer,
-                readers: Mutex::new(Vec::with_capacity(READERS)),
-                reading: Arc::new(Semaphore::new(READERS)),
             }),
         })
     }
@@ -158,140 +175,171 @@ impl SqliteRepository {
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>) -> Result<T, ProfileError> + Send + 'static,
     {
-        let (answer, answered) = oneshot::channel();
         let queued = Instant::now();
-        let write: Write = Box::new(move |conn| {
-            // Whoever asked has gone (its request was cancelled): the write was never
-            // acknowledged, and need not be made.
-            if answer.is_closed() {
-                return;
-            }
-            // The wait in the queue counts against the busy timeout: a write is answered
-            // within it, however many were queued before it. With no time left it is still
-            // made if the lock is free, and is refused at once (busy) if not.
-            let left = BUSY_TIMEOUT.saturating_sub(queued.elapsed());
-            // IMMEDIATE takes the write lock now, so a read-modify-write cannot be overtaken
-            // by another process between its read and its write.
-            let result = conn
-                .busy_timeout(left)
-                .and_then(|()| conn.transaction_with_behavior(TransactionBehavior::Immediate))
-                .map_err(backend)
-                .and_then(|tx| {
-                    let value = f(&tx)?;
-                    tx.commit().map_err(backend)?;
-                    Ok(value)
-                });
-            let _ = answer.send(result);
-        });
-        self.shared.writer.send(write)?;
-        answered
-            .await
-            .unwrap_or_else(|_| Err(task_failed("the write panicked")))
+        transact(
+            &self.shared.writer,
+            "write",
+            move |conn| {
+                // The wait in the queue counts against the busy timeout: a write is answered
+                // within it, however many were queued before it. With no time left it is still
+                // made if the lock is free, and is refused at once (busy) if not.
+                conn.busy_timeout(BUSY_TIMEOUT.saturating_sub(queued.elapsed()))?;
+                // IMMEDIATE takes the write lock now, so a read-modify-write cannot be overtaken
+                // by another process between its read and its write.
+                conn.transaction_with_behavior(TransactionBehavior::Immediate)
+            },
+            f,
+        )
+        .await
     }
 
-    /// Runs `f` in a read transaction, on a blocking thread.
+    /// Runs `f` in a read transaction, on a reader thread: one transaction, so that a profile
+    /// and its addresses are read as of one moment.
     async fn read<T, F>(&self, f: F) -> Result<T, ProfileError>
     where
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>) -> Result<T, ProfileError> + Send + 'static,
     {
-        // The permit goes with the work to its thread: it is given back when SQLite is done,
-        // even if the caller has stopped waiting.
-        let permit = self
-            .shared
-            .reading
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| task_failed("the database is closed"))?;
-        let shared = self.shared.clone();
-        blocking(move || {
-            let _permit = permit;
-            let idle = shared
-                .readers
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .pop();
-            let mut conn = match idle {
-                Some(conn) => conn,
-                None => connect(&shared.path).map_err(backend)?,
-            };
-            // One transaction, so that a profile and its addresses are read as of one moment.
-            let read = conn.transaction().map_err(backend).and_then(|tx| {
-                let value = f(&tx)?;
-                tx.commit().map_err(backend)?;
-                Ok(value)
-            });
-            // A failed read's transaction was rolled back as it was dropped; a connection still
-            // in one (the rollback failed too) would serve an old snapshot, and is closed.
-            if ended(&conn) {
-                shared
-                    .readers
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .push(conn);
-            }
-            read
-        })
-        .await
+        transact(&self.shared.readers, "read", Connection::transaction, f).await
     }
 }
 
-/// Runs blocking database work on Tokio's blocking threads.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ProfileError> + Send + 'static,
-) -> Result<T, ProfileError> {
-    tokio::task::spawn_blocking(f)
+/// Queues `f` for one of `threads`, to run in the transaction `begin` opens on the thread's
+/// connection and to commit if it succeeds, and waits for its answer. A call whose caller has
+/// gone (its request was cancelled) is not made: nobody waits for a read, and a write that was
+/// never acknowledged need not be made.
+async fn transact<T, B, F>(
+    threads: &Threads,
+    what: &'static str,
+    begin: B,
+    f: F,
+) -> Result<T, ProfileError>
+where
+    T: Send + 'static,
+    B: for<'c> FnOnce(&'c mut Connection) -> rusqlite::Result<Transaction<'c>> + Send + 'static,
+    F: FnOnce(&Transaction<'_>) -> Result<T, ProfileError> + Send + 'static,
+{
+    let (answer, answered) = oneshot::channel();
+    threads.send(Box::new(move |conn| {
+        if answer.is_closed() {
+            return;
+        }
+        let result = conn.and_then(begin).map_err(backend).and_then(|tx| {
+            let value = f(&tx)?;
+            tx.commit().map_err(backend)?;
+            Ok(value)
+        });
+        let _ = answer.send(result);
+    }))?;
+    answered
         .await
-        .unwrap_or_else(|join| Err(task_failed(join)))
+        .unwrap_or_else(|_| Err(task_failed(format!("the {what} panicked"))))
 }
 
-impl Writer {
-    /// Starts the thread that runs the writes on `conn`, a connection to `path`.
-    fn start(mut conn: Connection, path: PathBuf) -> std::io::Result<Self> {
-        let (queue, writes) = mpsc::channel::<Write>();
-        let thread = std::thread::Builder::new()
-            .name("sqlite-writer".into())
-            .spawn(move || {
-                // Until the repository is dropped. A write that panics fails alone: its
-                // caller hears that the write panicked.
-                while let Ok(write) = writes.recv() {
-                    let _ = catch_unwind(AssertUnwindSafe(|| write(&mut conn)));
-                    // A transaction left open (its rollback failed) would turn every later
-                    // write away: the next ones get a new connection.
-                    if !ended(&conn) {
-                        match connect(&path) {
-                            Ok(fresh) => conn = fresh,
-                            Err(err) => {
-                                tracing::error!(msg = "cannot reopen the database", err = %err)
-                            }
-                        }
-                    }
-                }
-            })?;
-        Ok(Writer {
+impl Threads {
+    /// Starts the first of the threads, which takes `first` as its connection if given.
+    fn start(
+        name: &'static str,
+        path: &Path,
+        most: usize,
+        first: Option<Connection>,
+    ) -> std::io::Result<Self> {
+        let (queue, calls) = crossbeam_channel::unbounded();
+        let threads = Threads {
+            name,
+            path: path.to_path_buf(),
+            most,
             queue: Some(queue),
-            thread: Some(thread),
-        })
+            calls,
+            waiting: Arc::new(AtomicUsize::new(0)),
+            count: AtomicUsize::new(1),
+            started: Mutex::new(Vec::with_capacity(most)),
+        };
+        let thread = threads.spawn(first)?;
+        threads.lock().push(thread);
+        Ok(threads)
     }
 
-    /// Queues `write` for the writer thread.
-    fn send(&self, write: Write) -> Result<(), ProfileError> {
+    /// Queues `call`, and starts one more thread if more calls are queued than threads wait
+    /// for them and there are fewer than `most`. The first thread never stops, so a call
+    /// queued is always run, even when no thread more can be started.
+    fn send(&self, call: Call) -> Result<(), ProfileError> {
         self.queue
             .as_ref()
-            .and_then(|queue| queue.send(write).ok())
-            .ok_or_else(|| task_failed("the writer thread has stopped"))
+            .and_then(|queue| queue.send(call).ok())
+            .ok_or_else(|| task_failed("the database is closed"))?;
+        if self.count.load(Ordering::Acquire) < self.most
+            && self.calls.len() > self.waiting.load(Ordering::Acquire)
+        {
+            let mut started = self.lock();
+            if started.len() < self.most {
+                match self.spawn(None) {
+                    Ok(thread) => {
+                        started.push(thread);
+                        self.count.store(started.len(), Ordering::Release);
+                    }
+                    Err(err) => tracing::warn!(msg = "cannot start a database thread", err = %err),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<JoinHandle<()>>> {
+        self.started.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Starts a thread that runs calls until the queue closes, on `conn` or on a connection
+    /// it opens when the first call comes.
+    fn spawn(&self, mut conn: Option<Connection>) -> std::io::Result<JoinHandle<()>> {
+        let calls = self.calls.clone();
+        let waiting = self.waiting.clone();
+        let path = self.path.clone();
+        std::thread::Builder::new()
+            .name(self.name.into())
+            .spawn(move || {
+                loop {
+                    waiting.fetch_add(1, Ordering::AcqRel);
+                    let call = calls.recv();
+                    waiting.fetch_sub(1, Ordering::AcqRel);
+                    // Until the repository is dropped.
+                    let Ok(call) = call else { break };
+                    // A call that panics fails alone (its caller hears that it panicked), and
+                    // the thread goes on, with a new connection if the panic took its own.
+                    let open = conn.take();
+                    conn = catch_unwind(AssertUnwindSafe(|| {
+                        let mut open = match open.map_or_else(|| connect(&path), Ok) {
+                            Ok(open) => open,
+                            Err(err) => {
+                                call(Err(err));
+                                return None;
+                            }
+                        };
+                        call(Ok(&mut open));
+                        // A connection left in a transaction (its rollback failed) would read
+                        // an old snapshot, or turn every later write away: the next call opens
+                        // a new one.
+                        ended(&open).then_some(open)
+                    }))
+                    .unwrap_or(None);
+                }
+            })
     }
 }
 
-impl Drop for Writer {
-    /// Waits for the writer thread to finish the writes queued and close its connection, so
-    /// that a program that drops its repository before it exits leaves the file closed
-    /// properly (the last connection to close checkpoints the write-ahead log).
+impl Drop for Threads {
+    /// Waits for the threads to finish the calls queued and close their connections, so that
+    /// a program that drops its repository before it exits leaves the file closed properly
+    /// (the last connection to close checkpoints the write-ahead log).
     fn drop(&mut self) {
         drop(self.queue.take());
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+        let me = std::thread::current().id();
+        for thread in self.lock().drain(..) {
+            // The last clone may be dropped by a call running on one of the threads (an
+            // update's change holding a clone): that thread ends once the call returns.
+            if thread.thread().id() != me {
+                let _ = thread.join();
+            }
         }
     }
 }

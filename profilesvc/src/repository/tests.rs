@@ -167,6 +167,23 @@ fn repository_locked_by_another_writer()
 }
 
 #[tokio::test]
+async fn sqlite_answers_a_read_whose_connection_cannot_open() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let repo = SqliteRepository::open(dir.path().join("p.db")).expect("open");
+    // The reader threads open their connections with their first read: the file's directory
+    // is gone by then.
+    drop(dir);
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(10), repo.get("1"))
+        .await
+        .expect("answered, not left waiting");
+    assert!(
+        matches!(&answer, Err(ProfileError::Backend(e))
+            if e.kind() == ErrorKind::Internal && e.to_string().contains("unable to open")),
+        "{answer:?}"
+    );
+}
+
+#[tokio::test]
 async fn sqlite_writes_behind_another_writer_fail_as_unavailable() {
     let (_dir, repo, other) = repository_locked_by_another_writer();
     // The first waits out SQLite's busy timeout; the second, queued behind it, has no time
