@@ -103,7 +103,6 @@ pub struct SqliteRepository {
 /// still left 25 (Tokio starts a blocking thread for a task that arrives before the last
 /// thread to finish has gone back to waiting).
 struct Shared {
-    path: PathBuf,
     /// The threads that read. Declared before the writer, so they close their connections
     /// first and the writer's is the last to close (see [`Threads`]'s `Drop`).
     readers: Threads,
@@ -119,7 +118,8 @@ struct Shared {
 struct Threads {
     /// The threads' name, as `ps` and debuggers show it.
     name: &'static str,
-    path: PathBuf,
+    /// The file, one copy shared by the readers, the writer and their threads.
+    path: Arc<Path>,
     most: usize,
     /// `None` once the repository is being dropped.
     queue: Option<crossbeam_channel::Sender<Call>>,
@@ -165,22 +165,19 @@ impl SqliteRepository {
             )));
         }
         migrate(&mut writer).map_err(failed)?;
-        let writer = Threads::start("sqlite-writer", &path, 1, Some(writer))
+        let shared: Arc<Path> = path.as_path().into();
+        let writer = Threads::start("sqlite-writer", shared.clone(), 1, Some(writer))
             .map_err(|e| failed(format!("cannot start its writer thread: {e}")))?;
-        let readers = Threads::start("sqlite-reader", &path, readers(), None)
+        let readers = Threads::start("sqlite-reader", shared, readers(), None)
             .map_err(|e| failed(format!("cannot start its reader thread: {e}")))?;
         Ok(SqliteRepository {
-            shared: Arc::new(Shared {
-                path,
-                readers,
-                writer,
-            }),
+            shared: Arc::new(Shared { readers, writer }),
         })
     }
 
     /// The file's path.
     pub fn path(&self) -> &Path {
-        &self.shared.path
+        &self.shared.writer.path
     }
 
     /// Runs `f` in a write transaction, on the writer thread, and commits if it succeeds.
@@ -254,14 +251,14 @@ impl Threads {
     /// Starts the first of the threads, which takes `first` as its connection if given.
     fn start(
         name: &'static str,
-        path: &Path,
+        path: Arc<Path>,
         most: usize,
         first: Option<Connection>,
     ) -> std::io::Result<Self> {
         let (queue, calls) = crossbeam_channel::unbounded();
         let threads = Threads {
             name,
-            path: path.to_path_buf(),
+            path,
             most,
             queue: Some(queue),
             calls,
@@ -547,7 +544,7 @@ impl Repository for SqliteRepository {
 impl fmt::Debug for SqliteRepository {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SqliteRepository")
-            .field("path", &self.shared.path)
+            .field("path", &self.path())
             .finish_non_exhaustive()
     }
 }
