@@ -151,6 +151,55 @@ async fn a_go_kit_callers_b3_trace_is_continued() {
 }
 
 #[tokio::test]
+async fn otel_bsp_max_queue_size_bounds_the_spans_kept_for_a_collector_that_never_answers() {
+    let collector = BlackHole::start();
+    let port = free_port();
+    let listen = format!("-listen=127.0.0.1:{port}");
+    let otlp = format!("--otlp-endpoint={}", collector.endpoint());
+    let instance = Service::start_on(
+        BIN,
+        &[&listen, &otlp, "-rate=100000", "-burst=100000"],
+        &[("OTEL_BSP_MAX_QUEUE_SIZE", "10")],
+        port,
+    );
+    let client = HttpClient::new();
+    // The first batch (at most 512 spans) waits on the collector; ten more wait in the queue
+    // and every other span is dropped. With the default queue, 2048, none would be.
+    for n in 0..700 {
+        let answer = client
+            .post_json(&instance.url("/uppercase"), &format!(r#"{{"s":"x{n}"}}"#))
+            .await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+    }
+    let metrics = client
+        .send(Method::GET, &instance.url("/metrics"), "", &[])
+        .await;
+    let dropped: u64 = metrics
+        .body
+        .lines()
+        .find_map(|line| line.strip_prefix("trace_spans_dropped_total "))
+        .and_then(|count| count.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no trace_spans_dropped_total:\n{}", metrics.body));
+    assert!((178..700).contains(&dropped), "{dropped} spans dropped");
+    instance.stop();
+}
+
+#[test]
+fn an_invalid_otel_bsp_max_queue_size_is_refused_in_one_line() {
+    let output = std::process::Command::new(BIN)
+        .args(["-listen=127.0.0.1:0", "--otlp-endpoint=http://127.0.0.1:9"])
+        .env("OTEL_BSP_MAX_QUEUE_SIZE", "lots")
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr.trim_end(),
+        "error: invalid OTEL_BSP_MAX_QUEUE_SIZE \"lots\": expected a number of spans from 1 to 1048576"
+    );
+}
+
+#[tokio::test]
 async fn a_collector_that_never_answers_neither_blocks_nor_slows_requests() {
     let collector = BlackHole::start();
     let instance = start("instance", &collector.endpoint(), &[]);

@@ -14,7 +14,7 @@ use opentelemetry_sdk::trace::{SdkTracerProvider, Span, SpanData, SpanExporter, 
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::{BATCH_DELAY, BATCH_SPANS, EXPORT_TIMEOUT, QUEUE_SPANS};
+use super::{BATCH_DELAY, BATCH_SPANS, EXPORT_TIMEOUT};
 
 /// Counts of the spans that left, and of those that did not.
 #[derive(Debug, Default)]
@@ -130,13 +130,19 @@ impl Tracing {
     }
 }
 
-/// The processor to give the tracer provider, and the handle on the export task it feeds.
-pub(super) fn start<E>(mut exporter: E, resource: &Resource, endpoint: String) -> (Enqueue, Tracing)
+/// The processor to give the tracer provider, and the handle on the export task it feeds, which
+/// queues at most `queue` spans.
+pub(super) fn start<E>(
+    mut exporter: E,
+    resource: &Resource,
+    endpoint: String,
+    queue: usize,
+) -> (Enqueue, Tracing)
 where
     E: SpanExporter + 'static,
 {
     exporter.set_resource(resource);
-    let (queue, spans) = mpsc::channel(QUEUE_SPANS);
+    let (queue, spans) = mpsc::channel(queue);
     let counts = Arc::new(Counts::default());
     let (stop, stopping) = watch::channel(false);
     let task = tokio::spawn(export(exporter, spans, stopping, counts.clone()));
@@ -240,6 +246,7 @@ mod tests {
     use opentelemetry::trace::{Tracer as _, TracerProvider as _};
 
     use super::*;
+    use crate::trace::QUEUE_SPANS;
 
     /// A collector that takes every batch, noting its size.
     #[derive(Debug, Clone, Default)]
@@ -264,7 +271,7 @@ mod tests {
 
     fn provider<E: SpanExporter + 'static>(exporter: E) -> (SdkTracerProvider, Tracing) {
         let resource = Resource::builder_empty().build();
-        let (processor, tracing) = start(exporter, &resource, "test".into());
+        let (processor, tracing) = start(exporter, &resource, "test".into(), QUEUE_SPANS);
         let provider = SdkTracerProvider::builder()
             .with_span_processor(processor)
             .build();
