@@ -1,10 +1,13 @@
 //! Compiles `proto/addsvc.proto` into the gRPC code of `src/grpc.rs`, with protox (pure Rust),
 //! so that building needs no `protoc` on the machine. The descriptor set is written too, for
-//! the server's reflection service.
+//! the server's reflection service. And lays out the release binaries' hot code first (see
+//! `build-support/hot_code.rs`).
 
 use std::path::PathBuf;
 
 use prost::Message;
+
+include!("../build-support/hot_code.rs");
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let fds = protox::compile(["addsvc.proto"], ["proto"])?;
@@ -15,5 +18,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .codec_path("kit_core::transport::grpc::Codec")
         .compile_fds(fds)?;
     println!("cargo:rerun-if-changed=proto/addsvc.proto");
+    hot_code_first("hot-code.txt");
     Ok(())
 }

@@ -115,10 +115,14 @@ def pinned(cpu_list, command):
 
 
 class Server:
+    # What every server's command runs under, if anything (scripts/hot-code: callgrind).
+    wrapper = []
+
     def __init__(self, name, command, log_path):
         self.name = name
         self.port = None
         self.log = open(log_path, "wb")
+        command = self.wrapper + command
         self.process = subprocess.Popen(pinned(SERVER_CPUS, command), stdin=subprocess.DEVNULL,
                                         stdout=self.log, stderr=self.log)
 
