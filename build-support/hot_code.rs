@@ -7,12 +7,13 @@
 /// The kernel maps a binary's code into a process 64 KiB at a time around each page it runs,
 /// and the functions a service runs are spread all over its binary: a stringsvc3 instance ran
 /// code on 458 of its pages, 1.8 MiB, in 57 of its 68 blocks of 64 KiB, and held 3.6 MiB of
-/// its code resident after a load. The same functions laid out together hold 1.4 MiB.
+/// its code resident after a load. The same functions laid out together held 1.4 MiB.
 ///
 /// Only where the linker is known to be LLD, which takes `--symbol-ordering-file`: Rust's own
 /// (`rust-lld`, the default on x86_64 Linux since Rust 1.90), when no other linker is set.
 /// Elsewhere the binaries are built as before. A function that is not in the binary (the list
-/// is older than the code, or names another binary's functions) is skipped.
+/// is older than the code, or the dependencies were built with other features than in the
+/// build the list was written from: see `scripts/hot-code`) is skipped.
 fn hot_code_first(list: &str) {
     println!("cargo::rerun-if-changed={list}");
     println!("cargo::rerun-if-env-changed=RUSTFLAGS");

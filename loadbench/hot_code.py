@@ -8,6 +8,10 @@ the kernel maps code in blocks around each page touched. The functions a service
 spread over its whole binary, so nearly every block ends up resident; laid out together, they
 fill a third as many.
 
+The symbols in a list are those of the benchmark's build (run.build()): a build that compiles
+the dependencies with other features (one service alone, `cargo build --release -p NAME`)
+renames part of them, and only the rest of the list applies to it.
+
 Run it again when the services change much: a function missing from a list is only laid out
 among the others, and `scripts/hot-code --check` (CI) fails when too few of the functions a
 list names are still in the binary it was written for (a new toolchain renames them all).
