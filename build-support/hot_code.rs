@@ -18,6 +18,10 @@ fn hot_code_first(list: &str) {
     println!("cargo::rerun-if-changed={list}");
     println!("cargo::rerun-if-env-changed=RUSTFLAGS");
     println!("cargo::rerun-if-env-changed=CARGO_ENCODED_RUSTFLAGS");
+    // A linker set in the environment. One set in a Cargo config file reaches this script as
+    // RUSTC_LINKER, which Cargo does not let a script watch: after changing that setting, run
+    // `cargo clean -p` on the crate (or touch its hot-code.txt).
+    println!("cargo::rerun-if-env-changed=CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER");
     if std::env::var("PROFILE").as_deref() != Ok("release") || !linker_is_rust_lld() {
         return;
     }

@@ -88,22 +88,19 @@ def functions_at(addresses, table):
     return [name for name, _ in sorted(hit.items(), key=lambda item: item[1])]
 
 
-def profile(crate, names, seconds, valgrind, profiles):
-    """Runs the crate's scenarios under callgrind; returns the functions of its binary that
-    ran, in the binary's address order."""
+def profile(crate, names, seconds, profiles):
+    """Runs the crate's scenarios (their servers under callgrind, writing into `profiles`);
+    returns the functions of its binary that ran, in the binary's address order."""
     binary = (RELEASE / crate).resolve()
     addresses = set()
     for name in names:
         log(f"{crate}: {name}")
+        load = LOAD.get(name, "uppercase")
         with tempfile.TemporaryDirectory(prefix="hot-code-") as tmp:
-            workdir = Path(tmp)
-            run.Server.wrapper = [valgrind, "--tool=callgrind", "--dump-instr=yes",
-                                  "--compress-pos=no", "--compress-strings=no",
-                                  f"--callgrind-out-file={profiles}/%p.out"]
-            servers = SCENARIOS[name](workdir)
+            servers = SCENARIOS[name](Path(tmp))
             try:
-                run.wrk(servers[0].port, seconds, 4, None, workdir, LOAD.get(name, "uppercase"))
-                if LOAD.get(name) != "grpc":
+                run.wrk(servers[0].port, seconds, 4, None, Path(tmp), load)
+                if load != "grpc":
                     try:
                         with urllib.request.urlopen(
                                 f"http://127.0.0.1:{servers[0].port}/metrics", timeout=30) as r:
@@ -123,7 +120,12 @@ def check():
     """Fails when a list names too few functions its binary still has."""
     stale = []
     for crate in CRATES:
-        listed = [line.strip() for line in (ROOT / crate / "hot-code.txt").read_text().splitlines()
+        path = ROOT / crate / "hot-code.txt"
+        if not path.is_file():
+            log(f"{path} is missing; run scripts/hot-code to write it")
+            stale.append(crate)
+            continue
+        listed = [line.strip() for line in path.read_text().splitlines()
                   if line.strip() and not line.startswith("#")]
         present = {name for _, _, name in symbols(RELEASE / crate)}
         share = sum(name in present for name in listed) / max(len(listed), 1)
@@ -152,8 +154,12 @@ def main():
     run.ensure_wrk()
     run.PATIENCE = 120.0
     with tempfile.TemporaryDirectory(prefix="hot-code-profiles-") as tmp:
+        # Every server the scenarios start runs under callgrind, one profile per process.
+        run.Server.wrapper = [args.valgrind, "--tool=callgrind", "--dump-instr=yes",
+                              "--compress-pos=no", "--compress-strings=no",
+                              f"--callgrind-out-file={tmp}/%p.out"]
         for crate, names in CRATES.items():
-            hot = profile(crate, names, args.seconds, args.valgrind, Path(tmp))
+            hot = profile(crate, names, args.seconds, Path(tmp))
             (ROOT / crate / "hot-code.txt").write_text(HEADER + "".join(f"{n}\n" for n in hot))
             log(f"{crate}/hot-code.txt: {len(hot)} functions")
     return 0

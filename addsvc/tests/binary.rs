@@ -254,6 +254,8 @@ async fn metrics_are_promtool_clean_and_count_negative_sums() {
         String::from_utf8_lossy(&checked.stdout),
         String::from_utf8_lossy(&checked.stderr)
     );
+    // Everything it has called so far, its maths included, came without libm (kit-core's `libm`).
+    svc.service.assert_no_libm();
     svc.service.stop();
 }
 

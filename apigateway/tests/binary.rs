@@ -76,6 +76,8 @@ async fn without_etcd_the_gateway_serves_and_says_why_nothing_answers() {
     }
     let answer = http.post_json(&gateway.url("/addsvc/nothing"), "{}").await;
     assert_eq!(answer.status.as_u16(), 404, "{}", answer.body);
+    // Everything it has called so far, its maths included, came without libm (kit-core's `libm`).
+    gateway.assert_no_libm();
     let output = gateway.stop();
     assert!(output.contains("etcd unreachable"), "{output}");
 }

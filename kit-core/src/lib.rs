@@ -60,10 +60,15 @@
 //! | `trace` | `trace`: OpenTelemetry spans for every transport's calls, exported over OTLP/gRPC when configured (implies `grpc`) | no |
 //! | `etcd` | `sd::etcd`: an instancer and a registrar on etcd v3 (its gRPC API, compiled with protox) | no |
 //! | `jemalloc` | `allocator`: jemalloc for a service's binary, giving memory back after a surge | no |
+//! | `libm` | `cmath`: the C maths functions a service calls, in its binary, so it does not load `libm.so.6` | no |
 
 #[cfg(feature = "jemalloc")]
 pub mod allocator;
 pub mod circuitbreaker;
+// Not in kit-core's own unit tests: they link kit-core twice (the library under test, and the
+// library again through the dev-dependency on itself), and one copy of each symbol must do.
+#[cfg(all(feature = "libm", target_os = "linux", target_env = "gnu", not(test)))]
+pub mod cmath;
 pub mod context;
 pub mod duration;
 pub mod endpoint;

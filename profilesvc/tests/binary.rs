@@ -275,6 +275,8 @@ async fn metrics_count_every_method_and_pass_promtool() {
         String::from_utf8_lossy(&checked.stdout),
         String::from_utf8_lossy(&checked.stderr)
     );
+    // Everything it has called so far, its maths included, came without libm (kit-core's `libm`).
+    svc.assert_no_libm();
     svc.stop();
 }
 

@@ -101,6 +101,17 @@ fn serves_until_sigterm_then_exits_zero() {
     );
 }
 
+/// kit-core's `libm` feature: the service's few maths functions are in its binary, and the
+/// system's maths library, half a MiB of resident memory once loaded, stays out.
+#[test]
+fn runs_without_the_system_maths_library() {
+    let port = free_port();
+    let service = start(&["--listen", &format!("127.0.0.1:{port}")], port);
+    assert!(uppercase(port, "hi").ends_with("{\"v\":\"HI\",\"err\":null}\n"));
+    service.assert_no_libm();
+    service.stop();
+}
+
 #[test]
 fn a_request_in_flight_is_answered_before_exit() {
     let port = free_port();

@@ -171,6 +171,8 @@ async fn metrics_count_what_happened() {
         Some("text/plain; version=0.0.4; charset=utf-8")
     );
     let text = answer.body;
+    // Everything it has called so far, its maths included, came without libm (kit-core's `libm`).
+    service.assert_no_libm();
     service.stop();
 
     let samples = samples(&text);

@@ -80,6 +80,9 @@ async fn foo_bar_baz_land_on_the_first_second_and_third_instance() {
             )
         );
     }
+    // Everything they have called so far, its maths included, came without libm (kit-core's `libm`).
+    proxy.service.assert_no_libm();
+    instances[0].service.assert_no_libm();
     let proxy_port = proxy.port();
     let ports: Vec<u16> = instances.iter().map(|i| i.port()).collect();
     let proxy_log = proxy.stop();

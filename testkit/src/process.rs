@@ -37,6 +37,41 @@ pub fn free_port() -> u16 {
     }
 }
 
+/// The file names of the shared libraries (`libc.so.6`...) in a process's memory map: `maps` is
+/// `/proc/PID/maps`, or `/proc/self/maps` for the calling process.
+pub fn shared_libraries(maps: &str) -> Vec<String> {
+    let text =
+        std::fs::read_to_string(maps).unwrap_or_else(|err| panic!("cannot read {maps}: {err}"));
+    let mut names: Vec<String> = text
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(5))
+        .filter_map(|path| path.rsplit('/').next())
+        .filter(|name| name.contains(".so"))
+        .map(str::to_owned)
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// Panics unless the process whose memory map is `maps` runs without the system's maths library
+/// (`libm.so.6`), which kit-core's `libm` feature keeps out of a program (see
+/// `kit_core::cmath`): the services check this after answering, so that every maths function
+/// they have called is in. `who` names the process in the message.
+pub fn assert_no_libm(maps: &str, who: &str) {
+    let libraries = shared_libraries(maps);
+    assert!(
+        libraries.iter().any(|name| name.starts_with("libc.so")),
+        "{who} maps no libc: {libraries:?}"
+    );
+    assert!(
+        !libraries.iter().any(|name| name.starts_with("libm.so")),
+        "{who} loads libm: its crate does not turn on kit-core's `libm` feature, or a dependency \
+         calls a maths function that kit_core::cmath does not define (`nm -D --undefined-only \
+         BINARY` names it; define it there). Mapped: {libraries:?}"
+    );
+}
+
 /// A running process whose stdout and stderr go, interleaved, to one file.
 #[derive(Debug)]
 pub struct Spawned {
@@ -68,6 +103,12 @@ impl Spawned {
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Panics unless the process runs without the system's maths library: see
+    /// [`assert_no_libm`].
+    pub fn assert_no_libm(&self) {
+        assert_no_libm(&format!("/proc/{}/maps", self.pid()), &self.name);
     }
 
     /// Waits until something accepts connections on 127.0.0.1:`port`.
@@ -215,6 +256,11 @@ impl Service {
     /// Everything it printed so far.
     pub fn output(&self) -> String {
         self.spawned.output()
+    }
+
+    /// Panics if it loaded the system's maths library: see [`Spawned::assert_no_libm`].
+    pub fn assert_no_libm(&self) {
+        self.spawned.assert_no_libm();
     }
 
     /// The running process.
