@@ -20,8 +20,8 @@
 //!
 //! The workspace denies unsafe code; naming a symbol for the linker (`no_mangle`) counts as
 //! such, since two definitions of one name would be undefined behaviour. This module is the one
-//! exception: it names five functions of C's maths library, which nothing else in the binary
-//! defines, and has no `unsafe` block.
+//! exception (`kit-core/tests/unsafe_code.rs` keeps it so): it names five functions of C's
+//! maths library, which nothing else in the binary defines, and has no `unsafe` block.
 #![allow(unsafe_code)]
 
 /// `e` raised to the power `x`.
