@@ -9,7 +9,8 @@
 //! - A command ending with `&` starts a service in the background. The runner waits until it
 //!   listens, keeps it running for the rest of the page (later blocks can `curl` it), and stops it
 //!   with SIGTERM when the page ends; it must then exit with status 0. Lines written under a
-//!   background command are compared with everything the service printed by then.
+//!   background command are compared with everything the service printed by then. One whose
+//!   lines show it registering in etcd (`msg=registered`) is also waited for until it has.
 //! - Ports vary: each port a page names (`localhost:8080`, `--listen :8001`) is mapped to a free
 //!   one for the run and mapped back in the output. A [service](Binary::service) run without
 //!   `--listen` (or Go's `-listen=`) gets `--listen :8080`, its default, so that it listens on this run's stand-in for
@@ -42,11 +43,12 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use regex::Regex;
 
 use crate::book::{self, Block};
-use crate::process::{Spawned, free_port};
+use crate::process::{PATIENCE, Spawned, free_port};
 
 /// One command of a transcript and the output shown for it.
 #[derive(Debug, Clone, PartialEq)]
@@ -434,6 +436,9 @@ impl Session {
                     {
                         self.failures
                             .push(format!("line {}: `{}`: {problem}", step.line, step.command));
+                    } else if let Err(problem) = wait_for_registration(step, &spawned) {
+                        self.failures
+                            .push(format!("line {}: `{}`: {problem}", step.line, step.command));
                     }
                     self.background
                         .push((step.clone(), Some(spawned), dies_by_sigterm));
@@ -608,6 +613,27 @@ pub fn pages_with_transcripts() -> Vec<(PathBuf, Vec<Block>)> {
             (!blocks.is_empty()).then_some((page, blocks))
         })
         .collect()
+}
+
+/// For a background command whose page shows it registering in etcd (a `msg=registered` line),
+/// waits until it has printed that line, as a reader waits for it before calling the service
+/// through a gateway: listening comes first, and a call made between the two finds no instance.
+fn wait_for_registration(step: &Step, spawned: &Spawned) -> Result<(), String> {
+    const REGISTERED: &str = "msg=registered ";
+    if !step.expected.iter().any(|line| line.contains(REGISTERED)) {
+        return Ok(());
+    }
+    let deadline = Instant::now() + PATIENCE;
+    while !spawned.output().contains(REGISTERED) {
+        if Instant::now() > deadline {
+            return Err(format!(
+                "did not register within {PATIENCE:?}; it printed:\n{}",
+                spawned.output()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
