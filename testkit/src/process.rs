@@ -115,21 +115,43 @@ impl Spawned {
     ///
     /// Fails if the process exits first, or after [`PATIENCE`].
     pub fn wait_for_port(&mut self, port: u16) -> Result<(), String> {
+        self.wait_until(&format!("listening on port {port}"), |_| {
+            TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok()
+        })
+    }
+
+    /// Waits until the process has printed `text` (a line saying it is ready for what comes
+    /// next, say).
+    ///
+    /// Fails if the process exits first, or after [`PATIENCE`].
+    pub fn wait_for_output(&mut self, text: &str) -> Result<(), String> {
+        self.wait_until(&format!("printing {text:?}"), |spawned| {
+            spawned.output().contains(text)
+        })
+    }
+
+    /// Polls `ready` until it holds; fails, naming `what` it waited for, if the process exits
+    /// first or after [`PATIENCE`].
+    fn wait_until(
+        &mut self,
+        what: &str,
+        mut ready: impl FnMut(&Self) -> bool,
+    ) -> Result<(), String> {
         let deadline = Instant::now() + PATIENCE;
         loop {
-            if TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok() {
+            if ready(self) {
                 return Ok(());
             }
             if let Some(status) = self.try_status() {
                 return Err(format!(
-                    "{} exited ({status}) before listening on port {port}; it printed:\n{}",
+                    "{} exited ({status}) before {what}; it printed:\n{}",
                     self.name,
                     self.output()
                 ));
             }
             if Instant::now() > deadline {
                 return Err(format!(
-                    "{} did not listen on port {port} within {PATIENCE:?}; it printed:\n{}",
+                    "{} was not {what} within {PATIENCE:?}; it printed:\n{}",
                     self.name,
                     self.output()
                 ));

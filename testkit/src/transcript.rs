@@ -43,12 +43,11 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use regex::Regex;
 
 use crate::book::{self, Block};
-use crate::process::{PATIENCE, Spawned, free_port};
+use crate::process::{Spawned, free_port};
 
 /// One command of a transcript and the output shown for it.
 #[derive(Debug, Clone, PartialEq)]
@@ -436,7 +435,7 @@ impl Session {
                     {
                         self.failures
                             .push(format!("line {}: `{}`: {problem}", step.line, step.command));
-                    } else if let Err(problem) = wait_for_registration(step, &spawned) {
+                    } else if let Err(problem) = wait_for_registration(step, &mut spawned) {
                         self.failures
                             .push(format!("line {}: `{}`: {problem}", step.line, step.command));
                     }
@@ -618,20 +617,10 @@ pub fn pages_with_transcripts() -> Vec<(PathBuf, Vec<Block>)> {
 /// For a background command whose page shows it registering in etcd (a `msg=registered` line),
 /// waits until it has printed that line, as a reader waits for it before calling the service
 /// through a gateway: listening comes first, and a call made between the two finds no instance.
-fn wait_for_registration(step: &Step, spawned: &Spawned) -> Result<(), String> {
+fn wait_for_registration(step: &Step, spawned: &mut Spawned) -> Result<(), String> {
     const REGISTERED: &str = "msg=registered ";
-    if !step.expected.iter().any(|line| line.contains(REGISTERED)) {
-        return Ok(());
-    }
-    let deadline = Instant::now() + PATIENCE;
-    while !spawned.output().contains(REGISTERED) {
-        if Instant::now() > deadline {
-            return Err(format!(
-                "did not register within {PATIENCE:?}; it printed:\n{}",
-                spawned.output()
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(10));
+    if step.expected.iter().any(|line| line.contains(REGISTERED)) {
+        spawned.wait_for_output(REGISTERED)?;
     }
     Ok(())
 }
