@@ -31,9 +31,11 @@
 //! | `log.NewNopLogger()` | [`Logger::discard`] |
 //! | addsvc's endpoint `LoggingMiddleware` | [`LoggingLayer`] |
 //!
-//! Lines are written by a background thread, so a slow stderr never holds up a request. Its
-//! queue holds [`QUEUE_LINES`] lines; when it is full, further lines are dropped rather than
-//! blocking (counted by [`LogGuard::dropped_lines`]). Dropping the [`LogGuard`] flushes the rest
+//! Lines are written by a background thread, so a slow stderr never holds up a request: the
+//! thread that logs appends its line to a buffer, and the writer, woken by the first line after
+//! a quiet spell, lets more gather for [`LINGER`] and writes them with one system call. The
+//! buffer holds [`QUEUE_LINES`] lines; when it is full, further lines are dropped rather than
+//! blocking (counted by [`LogGuard::dropped_lines`]). Dropping the [`LogGuard`] writes the rest
 //! and reports on stderr how many lines were dropped.
 //!
 //! `RUST_LOG` filters as usual (`RUST_LOG=warn` keeps warnings and errors only); the default
@@ -60,6 +62,7 @@
 //! );
 //! ```
 
+mod background;
 mod format;
 mod layer;
 
@@ -68,20 +71,20 @@ use std::io;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tracing::Dispatch;
-use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
 
+pub use background::LINGER;
 pub use format::Format;
 pub use layer::{Logging, LoggingFuture, LoggingLayer};
 
-/// How many lines the background writer queues before it starts dropping them.
+/// How many lines the background writer buffers before it starts dropping them.
 ///
-/// The queue's memory is reserved up front (about 40 bytes a line), so this is also what it
-/// costs in resident memory; 8192 lines absorb a stall of several tenths of a second at tens of
-/// thousands of requests a second.
+/// The buffer grows with the lines it holds, and is given back beyond 64 KiB once written;
+/// 8192 lines absorb a stall of several tenths of a second at tens of thousands of requests a
+/// second.
 pub const QUEUE_LINES: usize = 8192;
 
 /// Where log events go, and how they are written.
@@ -220,20 +223,13 @@ impl LoggerBuilder {
     where
         W: io::Write + Send + 'static,
     {
-        // The writer thread writes every line it has queued, then flushes: under load, one
-        // system call carries many lines; when idle, each line is out at once.
-        let (writer, guard) = NonBlockingBuilder::default()
-            .lossy(true)
-            .buffered_lines_limit(self.queue_lines)
-            .thread_name("log-writer")
-            .finish(io::BufWriter::with_capacity(64 * 1024, writer));
-        let dropped = writer.error_counter();
-        let logger = self.to_writer(writer)?;
+        let (lines, writer) = background::start(writer, self.queue_lines)
+            .map_err(|e| LogError::Writer(e.to_string()))?;
+        let logger = self.to_writer(lines)?;
         Ok((
             logger,
             LogGuard {
-                guard: Some(guard),
-                dropped,
+                writer: Some(writer),
             },
         ))
     }
@@ -282,14 +278,16 @@ impl LoggerBuilder {
 /// Keeps the background writer of [`LoggerBuilder::to_stderr`] running; dropping it flushes
 /// the lines still queued, then says on stderr how many lines were dropped, if any were.
 pub struct LogGuard {
-    guard: Option<WorkerGuard>,
-    dropped: ErrorCounter,
+    writer: Option<background::Writer>,
 }
 
 impl Drop for LogGuard {
     fn drop(&mut self) {
-        drop(self.guard.take());
-        let dropped = self.dropped_lines();
+        let Some(writer) = self.writer.take() else {
+            return;
+        };
+        writer.finish();
+        let dropped = writer.dropped_lines();
         if dropped > 0 {
             eprintln!("{dropped} log lines were dropped because the log output could not keep up");
         }
@@ -299,7 +297,9 @@ impl Drop for LogGuard {
 impl LogGuard {
     /// How many lines were dropped because the queue was full (a stderr slower than the logging).
     pub fn dropped_lines(&self) -> usize {
-        self.dropped.dropped_lines()
+        self.writer
+            .as_ref()
+            .map_or(0, background::Writer::dropped_lines)
     }
 }
 
@@ -360,6 +360,9 @@ pub enum LogError {
     /// Another logger was installed for the process first.
     #[error("a global logger is already installed")]
     AlreadyInstalled,
+    /// The background writer's thread could not be started.
+    #[error("cannot start the log writer thread: {0}")]
+    Writer(String),
 }
 
 /// A value for a log field that is written as `null` when absent, as Go kit writes a `nil`
@@ -446,7 +449,7 @@ mod tests {
     }
 
     /// A writer stuck until the test lets it go, like a terminal nobody reads.
-    struct Stuck(std::sync::mpsc::Receiver<()>);
+    pub(super) struct Stuck(pub(super) std::sync::mpsc::Receiver<()>);
 
     impl io::Write for Stuck {
         fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
@@ -466,17 +469,16 @@ mod tests {
             .queue_lines(10)
             .to_background(Stuck(stuck))
             .expect("logger");
-        // Far more than the queue and the writer's 64 KiB buffer hold (5000 lines of about 120
-        // bytes): if logging waited for the writer, this would never return.
+        // Far more than the buffer holds: if logging waited for the writer, this would never
+        // return.
         let pad = "x".repeat(100);
         logger.in_scope(|| {
             for n in 0..5000 {
                 tracing::info!(n, pad = pad.as_str());
             }
         });
-        // At most the buffer's worth (about 550 lines), the queue's 10 and one in the writer's
-        // hands got through.
-        assert!(guard.dropped_lines() >= 5000 - 600, "{guard:?}");
+        // At most the buffer's 10 and a batch in the writer's hands got through.
+        assert!(guard.dropped_lines() >= 5000 - 20, "{guard:?}");
         drop(release);
     }
 
