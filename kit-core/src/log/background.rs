@@ -27,7 +27,7 @@ pub const LINGER: Duration = Duration::from_millis(10);
 
 /// How long dropping the guard waits for the lines still buffered to be written: a stderr that
 /// is blocked must not keep a service from exiting.
-const FLUSH_PATIENCE: Duration = Duration::from_secs(1);
+pub(super) const FLUSH_PATIENCE: Duration = Duration::from_secs(1);
 
 /// The most bytes of buffer the writer keeps between batches; a burst's larger buffer is given
 /// back once written.
@@ -67,7 +67,9 @@ impl Shared {
 
     fn push(&self, line: &[u8]) {
         let mut state = self.lock();
-        if state.lines >= self.limit {
+        // Once the writer has stopped, nobody would ever write the line: holding it would only
+        // keep memory until the process ends.
+        if state.lines >= self.limit || state.finished {
             drop(state);
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
@@ -208,16 +210,20 @@ impl Writer {
     pub(super) fn dropped_lines(&self) -> usize {
         self.shared.dropped.load(Ordering::Relaxed)
     }
-}
 
-impl Writer {
-    /// Writes what is buffered, waiting at most [`FLUSH_PATIENCE`], and stops the thread; lines
-    /// logged afterwards are kept (up to the limit) but never written.
-    pub(super) fn finish(&self) {
+    /// Writes what is buffered, waiting at most `patience`, and stops the thread; lines logged
+    /// once it has stopped are dropped and counted.
+    ///
+    /// Only the first call waits: a writer that did not finish within its patience (stderr
+    /// blocked) is not waited for again when the guard is dropped after it.
+    pub(super) fn finish(&self, patience: Duration) {
         let mut state = self.shared.lock();
+        if state.closed {
+            return;
+        }
         state.closed = true;
         self.shared.wake.notify_all();
-        let deadline = Instant::now() + FLUSH_PATIENCE;
+        let deadline = Instant::now() + patience;
         while !state.finished {
             let now = Instant::now();
             if now >= deadline {
@@ -235,7 +241,7 @@ impl Writer {
 
 impl Drop for Writer {
     fn drop(&mut self) {
-        self.finish();
+        self.finish(FLUSH_PATIENCE);
     }
 }
 
@@ -323,15 +329,33 @@ mod tests {
     }
 
     #[test]
-    fn lines_after_the_guard_is_dropped_are_bounded() {
+    fn a_blocked_writer_is_waited_for_once() {
+        let (release, stuck) = std::sync::mpsc::channel();
+        let (lines, writer) = start(crate::log::tests::Stuck(stuck), 10).expect("writer");
+        log(&lines, "line\n");
+        // The writer takes the line and blocks on it; the guard gives up after its patience...
+        writer.finish(Duration::from_millis(20));
+        // ...and dropping the writer afterwards does not wait a second time (a full
+        // FLUSH_PATIENCE), which would keep a service whose stderr is blocked from exiting.
+        let started = Instant::now();
+        drop(writer);
+        let waited = started.elapsed();
+        assert!(waited < FLUSH_PATIENCE / 2, "waited {waited:?} again");
+        drop(release);
+    }
+
+    #[test]
+    fn lines_after_the_writer_stopped_are_dropped() {
         let kept = Kept::default();
         let (lines, writer) = start(kept.clone(), 5).expect("writer");
+        log(&lines, "last\n");
         drop(writer);
         for _ in 0..100 {
             log(&lines, "late\n");
         }
-        // Nobody writes them any more; the buffer holds its limit and drops the rest.
-        assert_eq!(lines.0.lock().lines, 5);
-        assert_eq!(lines.0.dropped.load(Ordering::Relaxed), 95);
+        // Nobody writes them any more: they are counted, not kept.
+        assert_eq!(kept.contents().0, "last\n");
+        assert_eq!(lines.0.lock().lines, 0);
+        assert_eq!(lines.0.dropped.load(Ordering::Relaxed), 100);
     }
 }

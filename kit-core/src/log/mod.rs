@@ -286,7 +286,7 @@ impl Drop for LogGuard {
         let Some(writer) = self.writer.take() else {
             return;
         };
-        writer.finish();
+        writer.finish(background::FLUSH_PATIENCE);
         let dropped = writer.dropped_lines();
         if dropped > 0 {
             eprintln!("{dropped} log lines were dropped because the log output could not keep up");

@@ -73,6 +73,8 @@ mod drain;
 mod encode;
 #[cfg(feature = "http-server")]
 mod guard;
+#[cfg(feature = "http-server")]
+mod joined;
 #[cfg(all(feature = "http-server", feature = "metrics"))]
 mod metrics;
 #[cfg(feature = "http-client")]

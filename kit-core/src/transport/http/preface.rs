@@ -16,6 +16,8 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
+use super::joined::Joined;
+
 /// The preface an HTTP/2 client sends first when it assumes the server speaks HTTP/2.
 const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n";
 
@@ -58,6 +60,7 @@ pub(super) async fn sniff(mut stream: TcpStream, patience: Duration) -> Opening 
         len: seen,
         at: 0,
         stream,
+        joined: Joined::default(),
     })
 }
 
@@ -73,13 +76,16 @@ async fn refuse_http2(mut stream: TcpStream) {
     let _ = stream.shutdown().await;
 }
 
-/// A connection whose first bytes were read ahead: reads give them again before the rest.
+/// A connection whose first bytes were read ahead: reads give them again before the rest. Its
+/// small answers leave in one write ([`Joined`]).
 #[derive(Debug)]
 pub(super) struct Replayed {
     first: [u8; HTTP2_PREFACE.len()],
     len: usize,
     at: usize,
     stream: TcpStream,
+    /// Where a small answer's buffers are joined into one write.
+    joined: Joined,
 }
 
 impl AsyncRead for Replayed {
@@ -113,7 +119,8 @@ impl AsyncWrite for Replayed {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+        let this = &mut *self;
+        this.joined.poll_write(&mut this.stream, cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
