@@ -70,6 +70,20 @@ async fn an_etcd_outage_under_load_costs_no_request() {
         Duration::from_secs(5),
     )
     .await;
+    // The gateway tries etcd again on its own schedule (a backoff of up to 2 s): the promise
+    // starts once it has read and watched addsvc's instances again, which it says.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !gateway.output().lines().any(|line| {
+        line.contains("etcd reachable again")
+            && line.contains(&kit_core::sd::etcd::prefix("addsvc"))
+    }) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the gateway did not follow etcd again within 10s:\n{}",
+            gateway.output()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let a3 = tokio::task::spawn_blocking({
         let endpoint = endpoint.clone();
         move || addsvc(&endpoint)
