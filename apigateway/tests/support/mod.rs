@@ -25,7 +25,9 @@ pub struct Instance {
 }
 
 impl Instance {
-    /// How many calls it logged so far.
+    /// How many calls it logged so far. A service writes its log lines in batches, within
+    /// `kit_core::log::LINGER` of the call: a call just answered may not be counted yet (see
+    /// [`until_logged`]).
     pub fn calls(&self) -> usize {
         self.service
             .output()
@@ -131,6 +133,23 @@ pub async fn until_registered(
             panic!("{service}: registered {now:?}, not {expected:?}, after {within:?}");
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until `instances` have logged `total` calls between them, for at most 5 s; returns
+/// each one's count. The calls were answered already; their log lines leave in the next batch.
+pub async fn until_logged(instances: &[&Instance], total: usize) -> Vec<usize> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let calls: Vec<usize> = instances.iter().map(|instance| instance.calls()).collect();
+        if calls.iter().sum::<usize>() >= total {
+            return calls;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{calls:?} calls logged, not {total}, after 5s"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 
