@@ -20,8 +20,10 @@
 //! a connection is given back within the time a new one takes, so the pool keeps about as many
 //! as the load needs. A connection goes back when its answer has been read whole, straight to
 //! the first call waiting for one if there is any; the next call on it waits until hyper is
-//! ready for another request. A connection idle for [`IDLE_TIMEOUT`] is closed, and a host
-//! with none left is forgotten. A host's connections are found by its `host:port` in one map,
+//! ready for another request (a call prefers a connection hyper is ready on already, and gives
+//! up on one that is not ready within the connect timeout). A connection idle for
+//! [`IDLE_TIMEOUT`] is closed, and a host with none left, or whose calls all failed, is
+//! forgotten. A host's connections are found by its `host:port` in one map,
 //! and a call costs one lock of it and one of the host's connections.
 
 use std::collections::{HashMap, VecDeque};
@@ -88,7 +90,9 @@ impl Pool {
         Pool::with_connect_timeout(DEFAULT_CONNECT_TIMEOUT)
     }
 
-    /// A pool whose connections must be made within `timeout` (the name's lookup included).
+    /// A pool whose connections must be made within `timeout`, the name's lookup included;
+    /// when a name has several addresses, each is tried in turn with an equal share of the time
+    /// left.
     pub fn with_connect_timeout(timeout: Duration) -> Self {
         Pool {
             shared: Arc::new(Shared {
@@ -109,22 +113,28 @@ impl Pool {
         deadline: Option<Instant>,
         max_bytes: usize,
     ) -> Result<Answer, SendError> {
-        let exchange = self.exchange(request, max_bytes);
-        match deadline {
+        let host = self.host(request.uri()).map_err(SendError::Transport)?;
+        let exchange = self.exchange(&host, request, max_bytes);
+        let answer = match deadline {
             Some(deadline) => tokio::time::timeout_at(deadline, exchange)
                 .await
                 .unwrap_or(Err(SendError::Timeout)),
             None => exchange.await,
+        };
+        if answer.is_err() {
+            // A host whose calls fail keeps no connection, and no task will come to forget it.
+            self.forget_if_unused(host);
         }
+        answer
     }
 
     async fn exchange(
         &self,
+        host: &Arc<Host>,
         request: http::Request<Bytes>,
         max_bytes: usize,
     ) -> Result<Answer, SendError> {
         let (mut parts, body) = request.into_parts();
-        let host = self.host(&parts.uri).map_err(SendError::Transport)?;
         // On the wire the target is the path and query, the host goes in `Host`.
         parts.uri = origin_form(&parts.uri);
         if !parts.headers.contains_key(HOST) {
@@ -134,11 +144,18 @@ impl Pool {
         let (sender, response) = loop {
             let (mut sender, reused) = match host.take() {
                 Ok(sender) => (sender, true),
-                Err(given) => self.connect_or_take_given(&host, given).await?,
+                Err(given) => self.connect_or_take_given(host, given).await?,
             };
             // A connection given back before hyper had finished with its last exchange; or
-            // closed since (by the server, idle): then nothing was sent, try another.
-            if reused && sender.ready().await.is_err() {
+            // closed since (by the server, idle): then nothing was sent, try another. One that
+            // stays busy (still writing a request body the server stopped reading) is given up
+            // after the connect timeout rather than waited on without end.
+            if reused
+                && !matches!(
+                    tokio::time::timeout(self.shared.connect_timeout, sender.ready()).await,
+                    Ok(Ok(()))
+                )
+            {
                 continue;
             }
             match sender.try_send_request(request).await {
@@ -177,12 +194,26 @@ impl Pool {
         given: oneshot::Receiver<SendRequest<Full<Bytes>>>,
     ) -> Result<(SendRequest<Full<Bytes>>, bool), SendError> {
         let mut connect = Box::pin(host.clone().connect(self.shared.connect_timeout));
+        let mut given = given;
         tokio::select! {
             biased;
-            connected = &mut connect => connected
-                .map(|sender| (sender, false))
-                .map_err(|error| SendError::Transport(error.into())),
-            Ok(sender) = given => {
+            connected = &mut connect => {
+                // A connection handed over at the same moment is not lost: it serves this call
+                // if the new one failed, and goes back to the pool otherwise.
+                given.close();
+                let handed = given.try_recv().ok();
+                match (connected, handed) {
+                    (Ok(sender), handed) => {
+                        if let Some(handed) = handed {
+                            host.give_back(handed, &self.shared);
+                        }
+                        Ok((sender, false))
+                    }
+                    (Err(_), Some(handed)) => Ok((handed, true)),
+                    (Err(error), None) => Err(SendError::Transport(error.into())),
+                }
+            }
+            Ok(sender) = &mut given => {
                 let (host, shared) = (host.clone(), self.shared.clone());
                 tokio::spawn(async move {
                     if let Ok(spare) = connect.await {
@@ -192,6 +223,19 @@ impl Pool {
                 Ok((sender, true))
             }
         }
+    }
+
+    /// Forgets `host` if it has no idle connection, no call waiting for one and nobody else
+    /// holds it.
+    fn forget_if_unused(&self, host: Arc<Host>) {
+        {
+            let idle = lock(&host.idle);
+            let waited_on = idle.waiting.iter().any(|waiting| !waiting.is_closed());
+            if !idle.connections.is_empty() || waited_on || idle.reaping {
+                return;
+            }
+        }
+        forget(&self.shared, &host);
     }
 
     /// The connections to `uri`'s host, made the first time it is called.
@@ -224,7 +268,7 @@ fn origin_form(uri: &Uri) -> Uri {
 /// One host's idle connections.
 struct Host {
     authority: Authority,
-    /// The `Host` header of its requests: the URL's `host:port`.
+    /// The `Host` header of its requests: the URL's `host:port` (its port only if it has one).
     header: HeaderValue,
     idle: Mutex<Idle>,
 }
@@ -254,7 +298,11 @@ impl Idle {
 
 impl Host {
     fn new(authority: Authority) -> Result<Self, BoxError> {
-        let header = HeaderValue::from_str(authority.as_str())?;
+        // `host:port` as the URL writes them, without any `user:password@`.
+        let header = match authority.port() {
+            Some(port) => HeaderValue::from_str(&format!("{}:{port}", authority.host())),
+            None => HeaderValue::from_str(authority.host()),
+        }?;
         Ok(Host {
             authority,
             header,
@@ -268,6 +316,16 @@ impl Host {
         &self,
     ) -> Result<SendRequest<Full<Bytes>>, oneshot::Receiver<SendRequest<Full<Bytes>>>> {
         let mut idle = lock(&self.idle);
+        // The last given back that hyper is ready to send on (the very last is often not yet:
+        // its connection's task has not run since its answer was read), or else the last given
+        // back that is still open: it should be ready in a moment.
+        let ready = idle
+            .connections
+            .iter()
+            .rposition(|(sender, _)| sender.is_ready());
+        if let Some((sender, _)) = ready.and_then(|at| idle.connections.remove(at)) {
+            return Ok(sender);
+        }
         while let Some((sender, _)) = idle.connections.pop_back() {
             if !sender.is_closed() {
                 return Ok(sender);
@@ -309,9 +367,11 @@ impl Host {
         timeout: Duration,
     ) -> Result<SendRequest<Full<Bytes>>, ConnectError> {
         let connect = async {
-            let stream = self.tcp().await?;
+            let stream = self.tcp(Instant::now() + timeout).await?;
             // Small JSON requests should leave at once, not wait for Nagle's algorithm.
-            stream.set_nodelay(true)?;
+            if let Err(error) = stream.set_nodelay(true) {
+                tracing::debug!(%error, "cannot set TCP_NODELAY");
+            }
             let (sender, connection) = http1::handshake(TokioIo::new(stream))
                 .await
                 .map_err(io::Error::other)?;
@@ -332,8 +392,10 @@ impl Host {
         })
     }
 
-    /// A TCP connection to the first of the host's addresses that takes one.
-    async fn tcp(&self) -> io::Result<TcpStream> {
+    /// A TCP connection to the first of the host's addresses that takes one by `deadline`. Each
+    /// address gets an equal share of the time left, so that one that never answers leaves time
+    /// for the next.
+    async fn tcp(&self, deadline: Instant) -> io::Result<TcpStream> {
         let port = self.authority.port_u16().unwrap_or(80);
         // An IPv6 address is written in brackets in a URL, not in a lookup.
         let name = self.authority.host();
@@ -341,11 +403,20 @@ impl Host {
             .strip_prefix('[')
             .and_then(|name| name.strip_suffix(']'))
             .unwrap_or(name);
+        let addrs: Vec<_> = tokio::net::lookup_host((name, port)).await?.collect();
         let mut last = None;
-        for addr in tokio::net::lookup_host((name, port)).await? {
-            match TcpStream::connect(addr).await {
-                Ok(stream) => return Ok(stream),
-                Err(error) => last = Some(error),
+        for (n, addr) in addrs.iter().enumerate() {
+            let left = u32::try_from(addrs.len() - n).unwrap_or(u32::MAX);
+            let share = deadline.saturating_duration_since(Instant::now()) / left;
+            match tokio::time::timeout(share, TcpStream::connect(addr)).await {
+                Ok(Ok(stream)) => return Ok(stream),
+                Ok(Err(error)) => last = Some(error),
+                Err(_) => {
+                    last = Some(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("connect to {addr} timed out"),
+                    ));
+                }
             }
         }
         Err(last.unwrap_or_else(|| {
@@ -369,17 +440,25 @@ async fn reap(host: Weak<Host>, shared: Weak<Shared>) {
                     idle.reaping = false;
                     drop(idle);
                     if let Some(shared) = shared.upgrade() {
-                        let mut hosts = lock(&shared.hosts);
-                        // The map's reference and this one: nobody else holds it.
-                        if Arc::strong_count(&host) == 2 {
-                            hosts.remove(host.authority.as_str());
-                        }
+                        forget(&shared, &host);
                     }
                     return;
                 }
             }
         };
         tokio::time::sleep_until(next).await;
+    }
+}
+
+/// Removes `host` from the pool's map if the map's reference and `host` are the only ones: no
+/// call is using it, and none can take it meanwhile (that takes the map's lock).
+fn forget(shared: &Shared, host: &Arc<Host>) {
+    let mut hosts = lock(&shared.hosts);
+    if let Some(known) = hosts.get(host.authority.as_str())
+        && Arc::ptr_eq(known, host)
+        && Arc::strong_count(host) == 2
+    {
+        hosts.remove(host.authority.as_str());
     }
 }
 
@@ -566,12 +645,15 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
         drop(listener);
-        let Err(SendError::Transport(error)) = Pool::new().send(post(addr), None, 1024).await
-        else {
+        let pool = Pool::new();
+        let Err(SendError::Transport(error)) = pool.send(post(addr), None, 1024).await else {
             panic!("a closed port should refuse");
         };
         assert!(is_connect(error.as_ref()), "{error:?}");
         assert_eq!(root_cause(error.as_ref()), "connection refused");
+        // Nothing is kept of a host no call could reach.
+        let hosts = lock(&pool.shared.hosts).len();
+        assert_eq!(hosts, 0, "{pool:?}");
     }
 
     #[tokio::test]
@@ -719,7 +801,8 @@ mod tests {
             idle_from.elapsed()
         );
         tokio::task::yield_now().await;
-        assert_eq!(lock(&pool.shared.hosts).len(), 0, "{pool:?}");
+        let hosts = lock(&pool.shared.hosts).len();
+        assert_eq!(hosts, 0, "{pool:?}");
         // A call after that makes a new connection.
         pool.send(post(server.addr), None, 1024)
             .await
@@ -756,7 +839,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_request_carries_its_host_and_its_path_alone() {
+    async fn a_request_carries_its_host_and_its_path_and_no_credentials() {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let seen = tokio::spawn(async move {
@@ -773,7 +856,8 @@ mod tests {
                 .expect("write");
             String::from_utf8(head).expect("utf-8")
         });
-        let request = http::Request::get(format!("http://{addr}/a/b?c=d"))
+        // Credentials in the URL go nowhere: not in the request line, not in `Host`.
+        let request = http::Request::get(format!("http://user:secret@{addr}/a/b?c=d"))
             .body(Bytes::new())
             .expect("request");
         let answer = Pool::new().send(request, None, 1024).await.expect("answer");
@@ -781,5 +865,6 @@ mod tests {
         let head = seen.await.expect("server").to_lowercase();
         assert!(head.starts_with("get /a/b?c=d http/1.1\r\n"), "{head}");
         assert!(head.contains(&format!("\r\nhost: {addr}\r\n")), "{head}");
+        assert!(!head.contains("secret"), "{head}");
     }
 }
