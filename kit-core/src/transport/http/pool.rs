@@ -29,7 +29,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::io;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -191,10 +191,9 @@ impl Pool {
     async fn connect_or_take_given(
         &self,
         host: &Arc<Host>,
-        given: oneshot::Receiver<SendRequest<Full<Bytes>>>,
+        mut given: oneshot::Receiver<SendRequest<Full<Bytes>>>,
     ) -> Result<(SendRequest<Full<Bytes>>, bool), SendError> {
         let mut connect = Box::pin(host.clone().connect(self.shared.connect_timeout));
-        let mut given = given;
         tokio::select! {
             biased;
             connected = &mut connect => {
@@ -310,8 +309,8 @@ impl Host {
         })
     }
 
-    /// The connection given back last that is still open; or, when there is none, where to
-    /// receive the next one given back.
+    /// An idle connection (the last given back that hyper is ready on, else the last given back
+    /// that is still open); or, when there is none, where to receive the next one given back.
     fn take(
         &self,
     ) -> Result<SendRequest<Full<Bytes>>, oneshot::Receiver<SendRequest<Full<Bytes>>>> {
@@ -340,12 +339,11 @@ impl Host {
 
     /// Puts a connection whose answer was read back in the pool, and makes sure a task will
     /// close it if it stays idle too long.
-    fn give_back(self: &Arc<Self>, sender: SendRequest<Full<Bytes>>, shared: &Arc<Shared>) {
+    fn give_back(self: &Arc<Self>, mut sender: SendRequest<Full<Bytes>>, shared: &Arc<Shared>) {
         if sender.is_closed() {
             return;
         }
         let mut idle = lock(&self.idle);
-        let mut sender = sender;
         while let Some(waiting) = idle.waiting.pop_front() {
             match waiting.send(sender) {
                 Ok(()) => return,
@@ -465,9 +463,7 @@ fn forget(shared: &Shared, host: &Arc<Host>) {
 /// Locks `mutex`, whether or not a thread panicked holding it: what it guards (lists of
 /// connections) stays consistent at every step.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// No connection could be made: nothing was sent.
