@@ -1,5 +1,6 @@
 //! One line per event, as logfmt or as a JSON object, with Go kit's value rules.
 
+use std::cell::RefCell;
 use std::fmt::{self, Write as _};
 use std::sync::Arc;
 
@@ -69,7 +70,47 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let mut line = Line::new(self.format, &mut writer);
+        // The line is put together in a buffer of this thread, then handed to `writer` in one
+        // piece: its dozen small writes are then copies into a `String` the compiler sees,
+        // instead of calls through the `dyn fmt::Write` that `writer` wraps.
+        thread_local! {
+            static LINE: RefCell<String> = const { RefCell::new(String::new()) };
+        }
+        LINE.with(|line| match line.try_borrow_mut() {
+            Ok(mut line) => {
+                line.clear();
+                let written = self
+                    .write_line(ctx, &mut line, event)
+                    .and_then(|()| writer.write_str(&line));
+                // The room a long line took is given back, not kept for the next, short, ones.
+                if line.capacity() > 4096 {
+                    *line = String::new();
+                }
+                written
+            }
+            // This thread's line is in use: only if an event reached this formatter while a value
+            // of another was rendered, which `tracing` itself prevents (it drops such events).
+            Err(_) => {
+                let mut line = String::new();
+                self.write_line(ctx, &mut line, event)?;
+                writer.write_str(&line)
+            }
+        })
+    }
+}
+
+impl LineFormat {
+    fn write_line<S, N>(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        out: &mut String,
+        event: &Event<'_>,
+    ) -> fmt::Result
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+        N: for<'a> FormatFields<'a> + 'static,
+    {
+        let mut line = Line::new(self.format, out);
         let meta = event.metadata();
         // Go kit lines carry a level only when one was asked for (`level.Warn(logger)`); ours
         // carry one for warnings and errors, which are worth a reader's attention.
@@ -160,9 +201,12 @@ impl<'writer> FormatFields<'writer> for LineFields {
         mut writer: Writer<'writer>,
         fields: R,
     ) -> fmt::Result {
-        let mut line = Line::continuing(self.format, &mut writer, true);
+        // Once per span: put together apart, then copied whole into the span's fields.
+        let mut text = String::new();
+        let mut line = Line::continuing(self.format, &mut text, true);
         fields.record(&mut line);
-        line.result
+        line.result?;
+        writer.write_str(&text)
     }
 
     fn add_fields(
@@ -171,8 +215,7 @@ impl<'writer> FormatFields<'writer> for LineFields {
         fields: &Record<'_>,
     ) -> fmt::Result {
         let first = current.fields.is_empty();
-        let mut writer = current.as_writer();
-        let mut line = Line::continuing(self.format, &mut writer, first);
+        let mut line = Line::continuing(self.format, &mut current.fields, first);
         fields.record(&mut line);
         line.result
     }
@@ -182,37 +225,36 @@ impl<'writer> FormatFields<'writer> for LineFields {
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Value<'a> {
     Str(&'a str),
-    Null,
     Int(i64),
     Uint(u64),
     Float(f64),
     Bool(bool),
 }
 
-/// Writes one line, a field at a time.
-struct Line<'w, 'a> {
+/// Writes one line, a field at a time, into a `String`: the line's many small writes are then
+/// copies the compiler sees whole, rather than calls through a `dyn fmt::Write`.
+struct Line<'w> {
     format: Format,
-    out: &'w mut Writer<'a>,
+    out: &'w mut String,
     first: bool,
     result: fmt::Result,
 }
 
-impl<'w, 'a> Line<'w, 'a> {
-    fn new(format: Format, out: &'w mut Writer<'a>) -> Self {
-        let result = match format {
-            Format::Logfmt => Ok(()),
-            Format::Json => out.write_char('{'),
-        };
+impl<'w> Line<'w> {
+    fn new(format: Format, out: &'w mut String) -> Self {
+        if format == Format::Json {
+            out.push('{');
+        }
         Line {
             format,
             out,
             first: true,
-            result,
+            result: Ok(()),
         }
     }
 
     /// A line already begun elsewhere: no opening brace, and no separator first when `first`.
-    fn continuing(format: Format, out: &'w mut Writer<'a>, first: bool) -> Self {
+    fn continuing(format: Format, out: &'w mut String, first: bool) -> Self {
         Line {
             format,
             out,
@@ -236,7 +278,7 @@ impl<'w, 'a> Line<'w, 'a> {
     fn fragment(&mut self, fields: &str) {
         self.separate();
         if self.result.is_ok() {
-            self.result = self.out.write_str(fields);
+            self.out.push_str(fields);
         }
     }
 
@@ -244,53 +286,37 @@ impl<'w, 'a> Line<'w, 'a> {
         if self.result.is_err() {
             return;
         }
-        let separator = match (self.first, self.format) {
-            (true, _) => "",
-            (false, Format::Logfmt) => " ",
-            (false, Format::Json) => ",",
-        };
+        if !self.first {
+            self.out.push(match self.format {
+                Format::Logfmt => ' ',
+                Format::Json => ',',
+            });
+        }
         self.first = false;
-        self.result = self.out.write_str(separator);
     }
 
     fn finish(self) -> fmt::Result {
         self.result?;
-        match self.format {
-            Format::Logfmt => self.out.write_char('\n'),
-            Format::Json => self.out.write_str("}\n"),
-        }
+        self.out.push_str(match self.format {
+            Format::Logfmt => "\n",
+            Format::Json => "}\n",
+        });
+        Ok(())
     }
 }
 
-impl Visit for Line<'_, '_> {
+impl Visit for Line<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         self.value(key(field), Value::Str(value));
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        // The text is needed whole to decide how to quote it; a buffer kept per thread spares
-        // an allocation per field.
-        thread_local! {
-            static SCRATCH: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+        self.separate();
+        if self.result.is_err() {
+            return;
         }
-        let mut record = |text: &str| {
-            // `%log::or_null(None)` and friends render as `null`: Go kit's `nil`.
-            let value = if text == "null" {
-                Value::Null
-            } else {
-                Value::Str(text)
-            };
-            self.value(key(field), value);
-        };
-        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
-            Ok(mut text) => {
-                text.clear();
-                let _ = write!(text, "{value:?}");
-                record(&text);
-            }
-            // A value whose formatting logs: use a buffer of its own.
-            Err(_) => record(&format!("{value:?}")),
-        });
+        // `%log::or_null(None)` and friends render as `null`: Go kit's `nil`.
+        self.result = write_formatted(self.out, self.format, key(field), value, true);
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
@@ -310,7 +336,12 @@ impl Visit for Line<'_, '_> {
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.value(key(field), Value::Str(&value.to_string()));
+        self.separate();
+        if self.result.is_err() {
+            return;
+        }
+        let text = format_args!("{value}");
+        self.result = write_formatted(self.out, self.format, key(field), &text, false);
     }
 }
 
@@ -326,6 +357,19 @@ fn key(field: &Field) -> &'static str {
 /// values are quoted when they hold a space or control character, `=`, `"` or U+FFFD, and the
 /// string `null` is quoted so that it is not read as a missing value.
 pub(crate) fn write_logfmt(out: &mut impl fmt::Write, key: &str, value: Value<'_>) -> fmt::Result {
+    write_logfmt_key(out, key)?;
+    match value {
+        Value::Str(s) if s == "null" || needs_quoting(s) => write_quoted(out, s),
+        Value::Str(s) => out.write_str(s),
+        Value::Int(n) => write!(out, "{n}"),
+        Value::Uint(n) => write!(out, "{n}"),
+        Value::Float(n) => write!(out, "{n}"),
+        Value::Bool(b) => write!(out, "{b}"),
+    }
+}
+
+/// `key=`, without the runes that would break the pair.
+fn write_logfmt_key(out: &mut impl fmt::Write, key: &str) -> fmt::Result {
     // Keys are nearly always plain ASCII, settled by the table; the rest are filtered a
     // character at a time (other characters than ASCII are kept, as go-logfmt keeps them).
     if !key.bytes().all(|b| PLAIN[usize::from(b)]) {
@@ -335,15 +379,45 @@ pub(crate) fn write_logfmt(out: &mut impl fmt::Write, key: &str, value: Value<'_
     } else {
         out.write_str(key)?;
     }
-    out.write_char('=')?;
-    match value {
-        Value::Str(s) if s == "null" || needs_quoting(s) => write_quoted(out, s),
-        Value::Str(s) => out.write_str(s),
-        Value::Null => out.write_str("null"),
-        Value::Int(n) => write!(out, "{n}"),
-        Value::Uint(n) => write!(out, "{n}"),
-        Value::Float(n) => write!(out, "{n}"),
-        Value::Bool(b) => write!(out, "{b}"),
+    out.write_char('=')
+}
+
+/// A value known by how it renders (`Debug`, or `Display` through `%`), written after its key
+/// where it is rendered: most such values (durations, numbers, `null`) need no quotes and are
+/// then written once, with no copy. One that needs quotes or escapes is moved aside and written
+/// again. When `null_is_nil`, the text `null` is Go kit's `nil`, written bare; otherwise it is
+/// a string like any other.
+fn write_formatted(
+    out: &mut String,
+    format: Format,
+    key: &str,
+    value: &dyn fmt::Debug,
+    null_is_nil: bool,
+) -> fmt::Result {
+    match format {
+        Format::Logfmt => write_logfmt_key(out, key)?,
+        Format::Json => {
+            write_json_string(out, key)?;
+            out.push(':');
+        }
+    }
+    let start = out.len();
+    write!(out, "{value:?}")?;
+    let text = &out[start..];
+    if null_is_nil && text == "null" {
+        return Ok(());
+    }
+    match format {
+        Format::Logfmt if text != "null" && !needs_quoting(text) => Ok(()),
+        Format::Json if text.bytes().all(|b| b == b' ' || UNESCAPED[usize::from(b)]) => {
+            out.insert(start, '"');
+            out.push('"');
+            Ok(())
+        }
+        _ => {
+            let text = out.split_off(start);
+            write_escaped(out, &text, format)
+        }
     }
 }
 
@@ -474,7 +548,6 @@ fn write_json(out: &mut impl fmt::Write, key: &str, value: Value<'_>) -> fmt::Re
     out.write_char(':')?;
     match value {
         Value::Str(s) => write_json_string(out, s),
-        Value::Null => out.write_str("null"),
         Value::Int(n) => write!(out, "{n}"),
         Value::Uint(n) => write!(out, "{n}"),
         Value::Float(n) if n.is_finite() => write!(out, "{n}"),
@@ -512,7 +585,6 @@ mod tests {
         assert_eq!(logfmt(Value::Str("back\\slash")), r"k=back\slash");
         assert_eq!(logfmt(Value::Str("bad\u{FFFD}")), r#"k="bad\ufffd""#);
         assert_eq!(logfmt(Value::Str("HÉLLO")), "k=HÉLLO");
-        assert_eq!(logfmt(Value::Null), "k=null");
         assert_eq!(logfmt(Value::Uint(12)), "k=12");
         assert_eq!(logfmt(Value::Bool(false)), "k=false");
         let mut out = String::new();
@@ -535,10 +607,10 @@ mod tests {
         let mut out = String::new();
         write_json(&mut out, "n", Value::Uint(12)).expect("written");
         out.push(',');
-        write_json(&mut out, "err", Value::Null).expect("written");
+        write_json(&mut out, "ok", Value::Bool(true)).expect("written");
         out.push(',');
         write_json(&mut out, "s", Value::Str("<a> \"b\"")).expect("written");
-        assert_eq!(out, r#""n":12,"err":null,"s":"<a> \"b\"""#);
+        assert_eq!(out, r#""n":12,"ok":true,"s":"<a> \"b\"""#);
     }
 
     #[test]

@@ -415,6 +415,78 @@ mod tests {
         }
     }
 
+    /// Values rendered through `%` or `?` are written where they are rendered, and moved aside
+    /// only when they need quotes or escapes: every path gives what a string value would.
+    #[test]
+    fn rendered_values_are_quoted_and_escaped_as_strings_are() {
+        #[derive(Debug)]
+        struct Failed(&'static str);
+        impl fmt::Display for Failed {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.0)
+            }
+        }
+        impl std::error::Error for Failed {}
+        let none: Option<&str> = None;
+        for (format, expected) in [
+            (
+                Format::Logfmt,
+                concat!(
+                    r#"plain=12.5ms spaced="a b" quoted="say \"hi\"" tab="a\tb" "#,
+                    r#"text="null" nil=null debug="\"x y\"" sneaky="a\u2028b" "#,
+                    r#"uni=HÉ err="null" err2="no such host""#,
+                    "\n"
+                ),
+            ),
+            (
+                Format::Json,
+                concat!(
+                    r#"{"plain":"12.5ms","spaced":"a b","quoted":"say \"hi\"","tab":"a\tb","#,
+                    r#""text":"null","nil":null,"debug":"\"x y\"","sneaky":"a\u2028b","#,
+                    r#""uni":"HÉ","err":"null","err2":"no such host"}"#,
+                    "\n"
+                ),
+            ),
+        ] {
+            let (logger, lines) = Logger::builder(format).to_buffer().expect("logger");
+            logger.in_scope(|| {
+                let err = Failed("null");
+                let err2 = Failed("no such host");
+                tracing::info!(
+                    plain = %GoDuration(std::time::Duration::from_micros(12_500)),
+                    spaced = %"a b",
+                    quoted = %"say \"hi\"",
+                    tab = %"a\tb",
+                    text = "null",
+                    nil = %or_null(none),
+                    debug = ?"x y",
+                    sneaky = %"a\u{2028}b",
+                    uni = %"HÉ",
+                    err = &err as &(dyn std::error::Error + 'static),
+                    err2 = &err2 as &(dyn std::error::Error + 'static),
+                );
+            });
+            assert_eq!(lines.contents(), expected, "{format}");
+        }
+    }
+
+    /// A value whose rendering logs: `tracing` drops an event emitted while another is being
+    /// dispatched on the same thread, and the line being written comes out whole (no panic on
+    /// the thread's line buffer, which is in use).
+    #[test]
+    fn a_value_that_logs_while_it_is_rendered() {
+        struct Chatty;
+        impl fmt::Display for Chatty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                tracing::info!(inner = "yes, inside");
+                f.write_str("done")
+            }
+        }
+        let (logger, lines) = Logger::builder(Format::Logfmt).to_buffer().expect("logger");
+        logger.in_scope(|| tracing::info!(outer = %Chatty, after = 1));
+        assert_eq!(lines.lines(), ["outer=done after=1"]);
+    }
+
     #[test]
     fn context_caller_message_and_level() {
         let (logger, lines) = Logger::builder(Format::Logfmt)
