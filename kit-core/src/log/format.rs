@@ -55,7 +55,8 @@ impl fmt::Display for Format {
 #[derive(Debug, Clone)]
 pub(crate) struct LineFormat {
     pub(crate) format: Format,
-    pub(crate) context: Arc<[(String, String)]>,
+    /// The fixed context, written once in the line's syntax ([`LineFormat::context`]).
+    pub(crate) context: Arc<str>,
     pub(crate) caller: bool,
 }
 
@@ -100,6 +101,17 @@ where
 }
 
 impl LineFormat {
+    /// The context's `key=value` pairs as every line writes them (`k=v k2=v2`, or
+    /// `"k":v,"k2":v2`): checked for quotes and escapes once, not on every line.
+    pub(crate) fn context(format: Format, pairs: &[(String, String)]) -> Arc<str> {
+        let mut text = String::new();
+        let mut line = Line::continuing(format, &mut text, true);
+        for (key, value) in pairs {
+            line.value(key, Value::Str(value));
+        }
+        text.into()
+    }
+
     fn write_line<S, N>(
         &self,
         ctx: &FmtContext<'_, S, N>,
@@ -118,8 +130,8 @@ impl LineFormat {
             let level = meta.level().as_str().to_ascii_lowercase();
             line.value("level", Value::Str(&level));
         }
-        for (key, value) in self.context.iter() {
-            line.value(key, Value::Str(value));
+        if !self.context.is_empty() {
+            line.fragment(&self.context);
         }
         if let Some(scope) = ctx.event_scope() {
             for span in scope.from_root() {
@@ -142,9 +154,14 @@ impl LineFormat {
             && let (Some(file), Some(number)) = (meta.file(), meta.line())
         {
             let file = file.rsplit(['/', '\\']).next().unwrap_or(file);
-            // Written on every line: put together on the stack, not in a string of its own.
+            // Written on every line: put together on the stack, not in a string of its own,
+            // and the number without `core::fmt`.
             let mut caller = Caller::default();
-            match write!(caller, "{file}:{number}") {
+            let written = caller
+                .write_str(file)
+                .and_then(|()| caller.write_char(':'))
+                .and_then(|()| caller.write_str(itoa::Buffer::new().format(number)));
+            match written {
                 Ok(()) => line.value("caller", Value::Str(caller.as_str())),
                 Err(_) => line.value("caller", Value::Str(&format!("{file}:{number}"))),
             }

@@ -254,7 +254,7 @@ impl LoggerBuilder {
             })
             .event_format(format::LineFormat {
                 format: self.format,
-                context: self.context.into(),
+                context: format::LineFormat::context(self.format, &self.context),
                 caller: self.caller,
             })
             .with_writer(writer)
@@ -485,6 +485,30 @@ mod tests {
         let (logger, lines) = Logger::builder(Format::Logfmt).to_buffer().expect("logger");
         logger.in_scope(|| tracing::info!(outer = %Chatty, after = 1));
         assert_eq!(lines.lines(), ["outer=done after=1"]);
+    }
+
+    /// The context is rendered once, when the logger is built, by the same rules as any field.
+    #[test]
+    fn context_is_quoted_and_escaped_in_both_formats() {
+        for (format, expected) in [
+            (
+                Format::Logfmt,
+                "svc=a listen=\"my host:80\" note=\"say \\\"hi\\\"\" n=1\n",
+            ),
+            (
+                Format::Json,
+                "{\"svc\":\"a\",\"listen\":\"my host:80\",\"note\":\"say \\\"hi\\\"\",\"n\":1}\n",
+            ),
+        ] {
+            let (logger, lines) = Logger::builder(format)
+                .context("svc", "a")
+                .context("listen", "my host:80")
+                .context("note", "say \"hi\"")
+                .to_buffer()
+                .expect("logger");
+            logger.in_scope(|| tracing::info!(n = 1));
+            assert_eq!(lines.contents(), expected, "{format}");
+        }
     }
 
     #[test]
