@@ -149,8 +149,10 @@ impl Pool {
             // A connection given back before hyper had finished with its last exchange; or
             // closed since (by the server, idle): then nothing was sent, try another. One that
             // stays busy (still writing a request body the server stopped reading) is given up
-            // after the connect timeout rather than waited on without end.
+            // after the connect timeout rather than waited on without end. Most are ready at
+            // once, and are taken without setting that timer (a clock read and a timer entry).
             if reused
+                && !sender.is_ready()
                 && !matches!(
                     tokio::time::timeout(self.shared.connect_timeout, sender.ready()).await,
                     Ok(Ok(()))
