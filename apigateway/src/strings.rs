@@ -56,9 +56,10 @@ pub fn routes(
         http.clone(),
     );
     let uppercase = endpoint_fn(move |request: UppercaseRequest| {
-        let upper = upper.clone();
+        // One clone of the balanced endpoint a call, made by `invoke`.
+        let call = upper.invoke(request);
         async move {
-            match upper.invoke(request).await {
+            match call.await {
                 // Go kit's clients read an empty `err` as no error, and so do we.
                 Ok(UppercaseResponse { err: Some(err), .. }) if !err.is_empty() => {
                     Err(Error::from(Refused(err)))

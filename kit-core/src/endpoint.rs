@@ -39,7 +39,7 @@
 //! kit's `endpoint.Chain` does:
 //!
 //! ```
-//! use kit_core::endpoint::{chain, endpoint_fn, middleware_fn, Endpoint, EndpointExt, Layer, Middleware};
+//! use kit_core::endpoint::{chain, endpoint_fn, middleware_fn, Endpoint, EndpointExt, Layer, Middleware, ServiceExt};
 //! use std::convert::Infallible;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -47,7 +47,8 @@
 //! let echo: Endpoint<String, String> = endpoint_fn(|s: String| async move { Ok::<_, Infallible>(s) });
 //! let tag = |name: &'static str| -> Middleware<String, String> {
 //!     middleware_fn(move |next: Endpoint<String, String>, req: String| async move {
-//!         let resp = next.invoke(format!("{req}>{name}")).await?;
+//!         // `next` is this call's own clone: called as it is.
+//!         let resp = next.oneshot(format!("{req}>{name}")).await?;
 //!         Ok(format!("{resp}<{name}"))
 //!     })
 //! };
@@ -105,8 +106,9 @@ where
 
 /// Builds a middleware from an async closure that receives the next endpoint and the request.
 ///
-/// `next` is a fresh clone of the wrapped endpoint for every request; call it with
-/// [`EndpointExt::invoke`], which waits for readiness before calling.
+/// `next` is a fresh clone of the wrapped endpoint for every request, the middleware's to call
+/// once: with [`ServiceExt::oneshot`], which waits for readiness before calling.
+/// ([`EndpointExt::invoke`] works too, but clones it again first.)
 pub fn middleware_fn<Req, Resp, F, Fut>(f: F) -> Middleware<Req, Resp>
 where
     F: Fn(Endpoint<Req, Resp>, Req) -> Fut + Clone + Send + Sync + 'static,

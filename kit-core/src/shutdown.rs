@@ -69,7 +69,7 @@ impl Classify for CutOff {
 #[derive(Debug)]
 pub struct Trigger {
     sender: watch::Sender<Option<Instant>>,
-    cut_off: Arc<AtomicBool>,
+    flags: Arc<Flags>,
 }
 
 /// What a server watches to know when to stop accepting and by when to have drained.
@@ -78,22 +78,31 @@ pub struct Trigger {
 #[derive(Debug, Clone)]
 pub struct Shutdown {
     receiver: watch::Receiver<Option<Instant>>,
+    flags: Arc<Flags>,
+}
+
+/// What a trigger and its tokens share beside the deadline.
+#[derive(Debug, Default)]
+struct Flags {
+    /// Set when the drain starts, before its deadline is sent: asked on every answer and every
+    /// time a connection is polled, so read without the deadline's lock.
+    requested: AtomicBool,
     /// Set once any request of any server of this trigger is cut off at the deadline: a
     /// transport's count of unfinished connections can reach zero by the time it looks (the
     /// 503s have left), so the requests themselves say so.
-    cut_off: Arc<AtomicBool>,
+    cut_off: AtomicBool,
 }
 
 /// A trigger and the token its servers watch.
 pub fn channel() -> (Trigger, Shutdown) {
     let (sender, receiver) = watch::channel(None);
-    let cut_off = Arc::new(AtomicBool::new(false));
+    let flags = Arc::new(Flags::default());
     (
         Trigger {
             sender,
-            cut_off: cut_off.clone(),
+            flags: flags.clone(),
         },
-        Shutdown { receiver, cut_off },
+        Shutdown { receiver, flags },
     )
 }
 
@@ -107,6 +116,9 @@ impl Trigger {
         self.sender.send_if_modified(|current| {
             let first = current.is_none();
             if first {
+                // Under the deadline's lock: whoever sees the flag and then asks for the
+                // deadline waits for it.
+                self.flags.requested.store(true, Ordering::Release);
                 *current = Some(deadline);
             }
             first
@@ -117,7 +129,7 @@ impl Trigger {
     pub fn subscribe(&self) -> Shutdown {
         Shutdown {
             receiver: self.sender.subscribe(),
-            cut_off: self.cut_off.clone(),
+            flags: self.flags.clone(),
         }
     }
 }
@@ -141,7 +153,7 @@ impl Shutdown {
 
     /// Whether the drain has started.
     pub fn is_requested(&self) -> bool {
-        self.receiver.borrow().is_some()
+        self.flags.requested.load(Ordering::Acquire)
     }
 
     /// The drain's deadline, once it has started.
@@ -152,12 +164,12 @@ impl Shutdown {
     /// Records that a request was cut off at the drain deadline; every token of this trigger
     /// then reports it in [`cut_off`](Self::cut_off).
     pub fn record_cut_off(&self) {
-        self.cut_off.store(true, Ordering::Release);
+        self.flags.cut_off.store(true, Ordering::Release);
     }
 
     /// Whether any request was cut off at the drain deadline.
     pub fn cut_off(&self) -> bool {
-        self.cut_off.load(Ordering::Acquire)
+        self.flags.cut_off.load(Ordering::Acquire)
     }
 
     /// `outcome`, unless a request was cut off: then [`Outcome::DeadlineExceeded`], however

@@ -113,10 +113,16 @@ impl Spawned {
 
     /// Waits until something accepts connections on 127.0.0.1:`port`.
     ///
+    /// A connection to a port nobody listens on can still succeed, to itself: when the kernel
+    /// happens to give the connecting socket that very port, TCP's simultaneous open joins it
+    /// to itself. The ports tests listen on come from the same range, and polling connects
+    /// many times, so such a connection is not taken for a listener.
+    ///
     /// Fails if the process exits first, or after [`PATIENCE`].
     pub fn wait_for_port(&mut self, port: u16) -> Result<(), String> {
         self.wait_until(&format!("listening on port {port}"), |_| {
-            TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok()
+            TcpStream::connect((Ipv4Addr::LOCALHOST, port))
+                .is_ok_and(|stream| stream.local_addr().ok() != stream.peer_addr().ok())
         })
     }
 

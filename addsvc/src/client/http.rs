@@ -72,9 +72,10 @@ where
     Resp: Send + 'static,
 {
     endpoint_fn(move |req: Req| {
-        let client = client.clone();
+        // One clone of the client a call, made by `invoke`.
+        let call = client.invoke(req);
         async move {
-            match client.invoke(req).await {
+            match call.await {
                 Ok(response) => Ok(response),
                 Err(err) => match err.find::<ClientError>() {
                     Some(ClientError::Status {

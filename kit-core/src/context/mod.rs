@@ -91,17 +91,14 @@ tokio::task_local! {
 
 /// A request's deadline and request-scoped values (see the [module docs](crate::context)).
 ///
-/// Cheap to clone, and immutable: the `with_*` methods return a new context. The empty context,
-/// [`Context::new`], costs no allocation.
+/// Cheap to clone, and immutable: the `with_*` methods return a new context. A context with
+/// no values, [`Context::new`] or one with only a deadline, costs no allocation: the deadline,
+/// set at every hop of a call that has one (the server, a retry, each attempt), is kept
+/// beside the values, not behind their shared pointer.
 #[derive(Clone, Default)]
 pub struct Context {
-    inner: Option<Arc<Inner>>,
-}
-
-#[derive(Clone, Default)]
-struct Inner {
     deadline: Option<Instant>,
-    values: Extensions,
+    values: Option<Arc<Extensions>>,
 }
 
 impl Context {
@@ -139,7 +136,7 @@ impl Context {
 
     /// When the request must be answered by, if anyone said.
     pub fn deadline(&self) -> Option<Instant> {
-        self.inner.as_ref().and_then(|inner| inner.deadline)
+        self.deadline
     }
 
     /// How long is left until the deadline (zero once it has passed), if there is one.
@@ -158,7 +155,10 @@ impl Context {
     pub fn with_deadline(self, deadline: Instant) -> Self {
         match self.deadline() {
             Some(current) if current <= deadline => self,
-            _ => self.update(|inner| inner.deadline = Some(deadline)),
+            _ => Context {
+                deadline: Some(deadline),
+                ..self
+            },
         }
     }
 
@@ -173,13 +173,13 @@ impl Context {
 
     /// The value of type `T` in this context, if one was put there.
     pub fn get<T: Send + Sync + 'static>(&self) -> Option<&T> {
-        self.inner.as_ref().and_then(|inner| inner.values.get())
+        self.values.as_ref().and_then(|values| values.get())
     }
 
     /// This context with `value`, replacing any earlier value of the same type.
     pub fn with_value<T: Clone + Send + Sync + 'static>(self, value: T) -> Self {
-        self.update(|inner| {
-            inner.values.insert(value);
+        self.update(|values| {
+            values.insert(value);
         })
     }
 
@@ -189,17 +189,15 @@ impl Context {
         if values.is_empty() {
             return self;
         }
-        self.update(|inner| inner.values.extend(values))
+        self.update(|current| current.extend(values))
     }
 
-    fn update(self, change: impl FnOnce(&mut Inner)) -> Self {
-        let mut inner = match self.inner {
-            Some(inner) => Arc::unwrap_or_clone(inner),
-            None => Inner::default(),
-        };
-        change(&mut inner);
+    fn update(self, change: impl FnOnce(&mut Extensions)) -> Self {
+        let mut values = self.values.map(Arc::unwrap_or_clone).unwrap_or_default();
+        change(&mut values);
         Context {
-            inner: Some(Arc::new(inner)),
+            deadline: self.deadline,
+            values: Some(Arc::new(values)),
         }
     }
 }
@@ -272,6 +270,27 @@ mod tests {
         assert!(!ctx.is_expired());
         assert_eq!(later.remaining(), Some(Duration::ZERO));
         assert_eq!(Context::new().remaining(), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_deadline_and_values_are_kept_through_each_others_changes() {
+        #[derive(Debug, Clone, PartialEq)]
+        struct Principal(&'static str);
+
+        let ctx = Context::new()
+            .with_value(Principal("alice"))
+            .with_timeout(Duration::from_secs(2));
+        assert_eq!(ctx.get::<Principal>(), Some(&Principal("alice")));
+        assert_eq!(ctx.remaining(), Some(Duration::from_secs(2)));
+        let sooner = ctx.clone().with_timeout(Duration::from_secs(1));
+        let relabelled = sooner.clone().with_value(Principal("bob"));
+        assert_eq!(sooner.get::<Principal>(), Some(&Principal("alice")));
+        assert_eq!(relabelled.get::<Principal>(), Some(&Principal("bob")));
+        assert_eq!(relabelled.remaining(), Some(Duration::from_secs(1)));
+        // The earlier contexts are unchanged.
+        assert_eq!(ctx.get::<Principal>(), Some(&Principal("alice")));
+        assert_eq!(ctx.remaining(), Some(Duration::from_secs(2)));
+        assert_eq!(Context::new().get::<Principal>(), None);
     }
 
     #[tokio::test]

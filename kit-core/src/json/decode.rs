@@ -18,6 +18,7 @@ use serde::de::{
     Visitor,
 };
 use serde_json::value::RawValue;
+use smallvec::{SmallVec, smallvec};
 
 use super::error::{Error, plain_message, syntax_message};
 
@@ -31,24 +32,26 @@ pub fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     let text = std::str::from_utf8(bytes).map_err(|e| Error::InvalidUtf8 {
         offset: e.valid_up_to(),
     })?;
-    if text.trim().is_empty() {
+    let text = replace_lone_surrogates(text);
+    // Trimmed once; errors are still reported at their place in the whole text.
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
         return Err(Error::Empty);
     }
-    let text = replace_lone_surrogates(text);
     let syntax = |e: serde_json::Error| Error::Syntax {
         message: syntax_message(&e),
         line: e.line(),
         column: e.column(),
     };
     // Checking the document and splitting the object it usually is are one pass.
-    let document = if text.trim_start().starts_with('{') {
+    let document = if trimmed.starts_with('{') {
         let members: Members<'_> = serde_json::from_str(&text).map_err(syntax)?;
         GoValue {
-            occurrences: vec![an_object()],
+            occurrences: smallvec![an_object()],
             depth: 0,
             members: Some(Split {
                 members: members.0,
-                text: text.trim(),
+                text: trimmed,
             }),
         }
     } else {
@@ -75,11 +78,9 @@ fn replace_lone_surrogates(text: &str) -> std::borrow::Cow<'_, str> {
     };
     let mut out: Option<String> = None;
     let (mut copied, mut at) = (0, 0);
-    while at < bytes.len() {
-        if bytes[at] != b'\\' {
-            at += 1;
-            continue;
-        }
+    // Most documents have no escape at all: the next backslash is looked for, not every byte.
+    while let Some(found) = bytes.get(at..).and_then(|rest| memchr::memchr(b'\\', rest)) {
+        at += found;
         let Some(code) = escape_at(at) else {
             at += 2; // any other escape, such as `\\`, is two bytes long
             continue;
@@ -190,7 +191,11 @@ fn shape(raw: &RawValue) -> Shape {
 type Member<'de> = (Cow<'de, str>, &'de RawValue);
 
 /// A key with every value it was given, in order.
-type Entry<'de> = (Cow<'de, str>, Vec<&'de RawValue>);
+type Entry<'de> = (Cow<'de, str>, Occurrences<'de>);
+
+/// Every value a key was given, in order: nearly always one, kept inline, so that an object's
+/// members cost no allocation each.
+type Occurrences<'de> = SmallVec<[&'de RawValue; 1]>;
 
 /// An object's members, in order, repeated keys included; each value still a slice.
 struct Members<'de>(Vec<Member<'de>>);
@@ -262,7 +267,7 @@ impl<'de> de::Deserialize<'de> for Key<'de> {
 #[derive(Debug)]
 struct GoValue<'de> {
     /// Every occurrence, in order; never empty.
-    occurrences: Vec<&'de RawValue>,
+    occurrences: Occurrences<'de>,
     /// How many objects and arrays enclose it.
     depth: usize,
     /// The one occurrence, an object, already split into its members (the document's own
@@ -298,7 +303,7 @@ fn null() -> &'static RawValue {
 impl<'de> GoValue<'de> {
     fn one(raw: &'de RawValue, depth: usize) -> Self {
         GoValue {
-            occurrences: vec![raw],
+            occurrences: smallvec![raw],
             depth,
             members: None,
         }
@@ -336,13 +341,16 @@ impl<'de> GoValue<'de> {
 
     /// The occurrences since the last `null`, for types that `null` empties; `None` when the
     /// last occurrence is `null`.
-    fn since_null(mut self) -> Option<Vec<&'de RawValue>> {
+    fn since_null(mut self) -> Option<Occurrences<'de>> {
         let start = self
             .occurrences
             .iter()
             .rposition(|raw| shape(raw) == Shape::Null)
             .map_or(0, |at| at + 1);
-        (start < self.occurrences.len()).then(|| self.occurrences.split_off(start))
+        (start < self.occurrences.len()).then(|| {
+            self.occurrences.drain(..start);
+            self.occurrences
+        })
     }
 
     /// The members of every occurrence that is an object, in order; or the first occurrence
@@ -601,7 +609,7 @@ fn fold_keys<'de>(members: Vec<Member<'de>>, fields: &[&str]) -> Vec<Entry<'de>>
         };
         // An entry's key is its field's own name, whatever case the document used.
         match folded.iter_mut().find(|(known, _)| *known == fields[index]) {
-            None => folded.push((key, vec![value])),
+            None => folded.push((key, smallvec![value])),
             Some((_, earlier)) => earlier.push(value),
         }
     }
@@ -615,10 +623,10 @@ fn last_wins<'de>(members: Vec<Member<'de>>) -> Vec<Entry<'de>> {
     let mut positions: HashMap<Cow<'de, str>, usize> = HashMap::with_capacity(members.len());
     for (key, value) in members {
         match positions.get(&key) {
-            Some(&at) => kept[at].1 = vec![value],
+            Some(&at) => kept[at].1 = smallvec![value],
             None => {
                 positions.insert(key.clone(), kept.len());
-                kept.push((key, vec![value]));
+                kept.push((key, smallvec![value]));
             }
         }
     }

@@ -166,6 +166,18 @@ fn lone_surrogates_become_the_replacement_character() {
     assert_eq!(r.s, "a\u{FFFD}b\u{FFFD}c\\ud83d");
     let r: Req = from_slice(br#"{"s":"\ud83d\ude00"}"#).expect("a pair stays");
     assert_eq!(r.s, "\u{1F600}");
+    // Escapes found anywhere, not only after plain text: first, last, back to back.
+    let r: Req = from_slice(r#"{"s":"\ud800\ud800é\n\udfff"}"#.as_bytes()).expect("ok");
+    assert_eq!(r.s, "\u{FFFD}\u{FFFD}é\n\u{FFFD}");
+}
+
+#[test]
+fn a_backslash_before_anything_but_an_escape_is_malformed_not_a_panic() {
+    // A backslash then a character of several bytes, a backslash last, a `\u` cut short.
+    for body in ["{\"s\":\"\\é\"}", "{\"s\":\"a\\", "{\"s\":\"\\ud8", "\\"] {
+        let message = err::<Req>(body);
+        assert!(message.starts_with("malformed JSON"), "{body:?}: {message}");
+    }
 }
 
 #[test]

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use super::Balancer;
 use crate::context::Context;
 use crate::duration::GoDuration;
-use crate::endpoint::{Endpoint, EndpointExt, endpoint_fn};
+use crate::endpoint::{Endpoint, ServiceExt, endpoint_fn};
 use crate::error::{BoxError, Classify, Error, ErrorExt, ErrorKind};
 
 /// What to do after a failed attempt, as a [`retry_with_callback`] callback decides.
@@ -278,12 +278,14 @@ where
                     }
                     Ok((at, endpoint)) => {
                         previous = Some(at);
+                        // `pick` gave a clone of its own: called as it is, not cloned again
+                        // (a per-instance endpoint's clone allocates, layer by boxed layer).
                         tokio::select! {
                             biased;
                             () = &mut deadline => {
                                 return Err(Error::from(RetryError::new(errors, expiry)));
                             }
-                            result = ctx.clone().scope(endpoint.invoke(request.clone())) => result,
+                            result = ctx.clone().scope(endpoint.oneshot(request.clone())) => result,
                         }
                     }
                 };
@@ -320,6 +322,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::endpoint::EndpointExt;
     use crate::lb::{NoEndpoints, RoundRobin};
     use crate::sd::{Endpointer, FixedInstancer};
     use std::sync::Mutex;

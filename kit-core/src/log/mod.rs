@@ -526,6 +526,53 @@ mod tests {
         );
     }
 
+    /// A callsite's caller and keys are put together once per thread and format, then
+    /// copied: lines from one callsite read the same the first time and after, in each format,
+    /// whichever format wrote from it first; and a key that needs cleaning is cleaned either way.
+    #[test]
+    fn a_callsites_lines_read_the_same_first_and_after_in_each_format() {
+        let build = |format| {
+            Logger::builder(format)
+                .caller(true)
+                .to_buffer()
+                .expect("logger")
+        };
+        let (logfmt, logfmt_lines) = build(Format::Logfmt);
+        let (json, json_lines) = build(Format::Json);
+        let line = line!() + 3;
+        let log = |logger: &Logger, n: u64| {
+            logger.in_scope(
+                || tracing::info!(n, "a key=\"x\"" = "v w", err = %or_null(None::<String>), "hi"),
+            );
+        };
+        for n in 0..3 {
+            log(&json, n);
+            log(&logfmt, n);
+        }
+        let logfmt_line = |n| format!("caller=mod.rs:{line} msg=hi n={n} akeyx=\"v w\" err=null");
+        let json_line = |n| {
+            format!(
+                "{{\"caller\":\"mod.rs:{line}\",\"msg\":\"hi\",\"n\":{n},\"a key=\\\"x\\\"\":\"v w\",\"err\":null}}"
+            )
+        };
+        assert_eq!(
+            logfmt_lines.lines(),
+            (0..3).map(logfmt_line).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            json_lines.lines(),
+            (0..3).map(json_line).collect::<Vec<_>>()
+        );
+        // A logger without the caller, from the same callsite, already known in its format.
+        let (no_caller, no_caller_lines) =
+            Logger::builder(Format::Logfmt).to_buffer().expect("logger");
+        log(&no_caller, 7);
+        assert_eq!(
+            no_caller_lines.contents(),
+            "msg=hi n=7 akeyx=\"v w\" err=null\n"
+        );
+    }
+
     #[test]
     fn the_filter_applies_and_bad_filters_are_reported() {
         let (logger, lines) = Logger::builder(Format::Logfmt)

@@ -548,6 +548,66 @@ mod tests {
         assert!(read.is_err() || rest.is_empty(), "{rest:?}");
     }
 
+    /// Requests of kit-core's `Server` still waiting at the drain deadline, one on each of two
+    /// connections, are each answered 503 at the deadline (each connection watches it for the
+    /// requests it carries), and the shutdown token hears that requests were cut off.
+    #[tokio::test(start_paused = true)]
+    async fn requests_waiting_at_the_deadline_get_503_on_every_connection() {
+        use crate::endpoint::endpoint_fn;
+        use crate::transport::http::{Server, decode_json_request, encode_json_response};
+        use std::convert::Infallible;
+
+        let started = Arc::new(Notify::new());
+        let signal = started.clone();
+        let stuck = endpoint_fn(move |_: serde_json::Value| {
+            signal.notify_one();
+            std::future::pending::<Result<serde_json::Value, Infallible>>()
+        });
+        let app = Router::new().route(
+            "/stuck",
+            axum::routing::post_service(Server::new(
+                stuck,
+                decode_json_request,
+                encode_json_response,
+            )),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (trigger, shutdown) = shutdown::channel();
+        let token = trigger.subscribe();
+        let server = tokio::spawn(serve(listener, app, shutdown));
+        let mut waiting = Vec::new();
+        for _ in 0..2 {
+            let mut stream = TcpStream::connect(addr).await.expect("connect");
+            stream
+                .write_all(b"POST /stuck HTTP/1.1\r\nhost: test\r\ncontent-length: 2\r\n\r\n{}")
+                .await
+                .expect("write");
+            started.notified().await;
+            waiting.push(stream);
+        }
+        let before = tokio::time::Instant::now();
+        trigger.drain(Duration::from_secs(10));
+        for mut stream in waiting {
+            let mut answer = Vec::new();
+            stream.read_to_end(&mut answer).await.expect("an answer");
+            let answer = String::from_utf8_lossy(&answer);
+            assert!(
+                answer.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+                "{answer}"
+            );
+            assert!(answer.contains("shutting down"), "{answer}");
+            let waited = before.elapsed();
+            assert!(
+                waited >= Duration::from_secs(10) && waited < Duration::from_secs(11),
+                "answered after {waited:?}"
+            );
+        }
+        assert!(token.cut_off());
+        let outcome = server.await.expect("join").expect("serve");
+        assert_eq!(outcome, Outcome::DeadlineExceeded);
+    }
+
     /// Reads an answer's head and its `fast` body.
     async fn read_head(stream: &mut TcpStream) -> String {
         let mut raw = Vec::new();

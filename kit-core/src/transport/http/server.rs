@@ -20,7 +20,7 @@ use tower::Service;
 use tracing::Instrument;
 
 use super::decode::{BodyLimit, DecodeError};
-use super::drain::DrainWatch;
+use super::drain;
 use super::encode::encode_error;
 use super::{Request, Response, propagation};
 use crate::context::{Context, DeadlineExceeded, RequestId};
@@ -344,7 +344,6 @@ where
         Bounded {
             handle,
             deadline: deadline.map(tokio::time::sleep_until),
-            drain: DrainWatch::default(),
         }
     }
 
@@ -393,7 +392,6 @@ pin_project! {
         handle: F,
         #[pin]
         deadline: Option<tokio::time::Sleep>,
-        drain: DrainWatch,
     }
 }
 
@@ -413,9 +411,11 @@ where
         {
             return Poll::Ready(Err(Error::from(DeadlineExceeded).into()));
         }
-        this.drain
-            .poll_passed(cx)
-            .map(|()| Err(Error::from(CutOff).into()))
+        // The connection's task polls this request again when the drain deadline passes.
+        if drain::passed() {
+            return Poll::Ready(Err(Error::from(CutOff).into()));
+        }
+        Poll::Pending
     }
 }
 
