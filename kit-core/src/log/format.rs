@@ -107,12 +107,13 @@ impl LineFormat {
     /// The context's `key=value` pairs as every line writes them (`k=v k2=v2`, or
     /// `"k":v,"k2":v2`): checked for quotes and escapes once, not on every line.
     pub(crate) fn context(format: Format, pairs: &[(String, String)]) -> Arc<str> {
-        let mut text = String::new();
-        let mut line = Line::continuing(format, &mut text, true);
-        for (key, value) in pairs {
-            line.value(key, Value::Str(value));
-        }
-        text.into()
+        written(
+            format,
+            pairs
+                .iter()
+                .map(|(key, value)| (key.as_str(), value.as_str())),
+        )
+        .into()
     }
 
     fn write_line<S, N>(
@@ -220,10 +221,18 @@ impl Callsite {
 /// `log.DefaultCaller` writes it.
 fn caller(format: Format, file: &str, number: u32) -> Box<str> {
     let file = file.rsplit(['/', '\\']).next().unwrap_or(file);
+    written(format, [("caller", format!("{file}:{number}").as_str())]).into()
+}
+
+/// `pairs` in `format`'s syntax (`k=v k2=v2`, or `"k":v,"k2":v2`), to be copied into lines as
+/// a [`Line::fragment`].
+fn written<'a>(format: Format, pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
     let mut text = String::new();
-    Line::continuing(format, &mut text, true)
-        .value("caller", Value::Str(&format!("{file}:{number}")));
-    text.into()
+    let mut line = Line::continuing(format, &mut text, true);
+    for (key, value) in pairs {
+        line.value(key, Value::Str(value));
+    }
+    text
 }
 
 /// The field formatter for spans: a span's fields, written once when they are recorded, in the
@@ -338,10 +347,7 @@ impl<'w> Line<'w> {
         });
         match written {
             Some(written) => {
-                self.separate();
-                if self.result.is_ok() {
-                    self.out.push_str(written);
-                }
+                self.fragment(written);
                 self.result.is_ok()
             }
             None => self.key(key(field)),
