@@ -16,8 +16,11 @@ use crate::tools;
 pub struct Etcd {
     client_port: u16,
     peer_port: u16,
-    data: tempfile::TempDir,
+    // Fields drop in this order: the server is killed before its data directory is removed,
+    // so that it cannot create files (its next write-ahead log, 64 MB) in a directory being
+    // removed.
     process: Option<Spawned>,
+    data: tempfile::TempDir,
 }
 
 impl Etcd {
@@ -28,8 +31,8 @@ impl Etcd {
         let mut etcd = Etcd {
             client_port: free_port(),
             peer_port: free_port(),
-            data,
             process: None,
+            data,
         };
         etcd.resume();
         etcd
@@ -106,4 +109,21 @@ fn healthy(port: u16) -> bool {
     let mut answer = String::new();
     let _ = stream.read_to_string(&mut answer);
     answer.starts_with("HTTP/1.0 200") && answer.contains("\"health\":\"true\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dropped_server_leaves_no_data_behind() {
+        let etcd = Etcd::start();
+        let data = etcd.data.path().to_path_buf();
+        assert!(
+            data.join("member").exists(),
+            "etcd wrote nothing in {data:?}"
+        );
+        drop(etcd);
+        assert!(!data.exists(), "{data:?} is still there");
+    }
 }

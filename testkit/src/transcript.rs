@@ -299,8 +299,11 @@ struct Session {
     /// Every background command of the page in the order started, as shell jobs `%1`, `%2`,
     /// ...; `None` once `kill` stopped it.
     background: Vec<(Step, Option<Spawned>, bool)>,
-    /// Holds the `.curlrc` that quiets curl's progress meter.
-    curl_home: Option<tempfile::TempDir>,
+    /// The page's own scratch directory, removed with the session: it holds the `.curlrc` that
+    /// quiets curl's progress meter (`CURL_HOME`), and is the commands' `TMPDIR`, so that what a
+    /// page puts in `$(mktemp -d)` (etcd's data, 64 MB) does not outlive the test. Declared after
+    /// `background`, whose processes are stopped before it goes.
+    scratch: Option<tempfile::TempDir>,
     failures: Vec<String>,
     root: PathBuf,
     page_port: Regex,
@@ -308,7 +311,7 @@ struct Session {
 
 impl Session {
     fn new(binaries: &[Binary]) -> Self {
-        let curl_home = tempfile::tempdir().ok().filter(|dir| {
+        let scratch = tempfile::tempdir().ok().filter(|dir| {
             fs::write(
                 dir.path().join(".curlrc"),
                 "--silent\n--show-error\n--noproxy \"*\"\n",
@@ -319,7 +322,7 @@ impl Session {
             binaries: binaries.to_vec(),
             ports: Vec::new(),
             background: Vec::new(),
-            curl_home,
+            scratch,
             failures: Vec::new(),
             root: book::workspace_root(),
             // A port after a loopback host anywhere, or a bare `:PORT` as a flag's value.
@@ -373,8 +376,10 @@ impl Session {
             .arg(script)
             .current_dir(&self.root)
             .env("LC_ALL", "C");
-        if let Some(home) = &self.curl_home {
-            command.env("CURL_HOME", home.path());
+        if let Some(scratch) = &self.scratch {
+            command
+                .env("CURL_HOME", scratch.path())
+                .env("TMPDIR", scratch.path());
         }
         command
     }
@@ -698,6 +703,27 @@ mod tests {
         assert!(!matches(&lines("start\n...\nend"), &lines("start\nx")));
         assert!(!matches(&lines("one"), &lines("one\ntwo")));
         assert!(matches(&[], &[]));
+    }
+
+    #[test]
+    fn what_a_page_puts_in_a_temporary_directory_goes_with_the_session() {
+        // Stopped by SIGTERM, as etcd is.
+        let mut session =
+            Session::new(&[Binary::external("/bin/sh", "/bin/sh", &[]).dies_by_sigterm()]);
+        let step = |command: &str, background| Step {
+            line: 1,
+            command: command.into(),
+            background,
+            expected: Vec::new(),
+        };
+        let made = session.shell("mktemp -d").output().expect("runs mktemp");
+        let made = PathBuf::from(String::from_utf8_lossy(&made.stdout).trim());
+        assert!(made.is_dir(), "mktemp made no {made:?}");
+        // A background command still writing there when the page ends, as etcd does.
+        let writer = format!("/bin/sh -c 'while :; do date > {}/x; done'", made.display());
+        session.run(&step(&writer, true));
+        assert_eq!(session.finish(), Vec::<String>::new());
+        assert!(!made.exists(), "{made:?} outlived its session");
     }
 
     #[test]
