@@ -15,15 +15,18 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{self, Poll};
 
+use axum::body::Body;
+use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http_body::{Frame, SizeHint};
 use pin_project_lite::pin_project;
 use tower::Service;
 
 use super::Response;
 use super::encode::error_response;
+use super::head_timeout::Activity;
 use crate::shutdown::Shutdown;
 
 /// The router of one connection, behind the checks of this module.
@@ -31,17 +34,18 @@ use crate::shutdown::Shutdown;
 pub(super) struct Guard<S> {
     inner: S,
     shutdown: Shutdown,
-    /// Whether a request is being handled on this connection: what keeps it from being closed
-    /// to make room for another when the listener is full.
-    busy: Arc<AtomicBool>,
+    /// Whether a request is being handled on this connection, and since when it is free: what
+    /// keeps it from being closed to make room for another when the listener is full, and what
+    /// its header read timeout counts from.
+    activity: Arc<Activity>,
 }
 
 impl<S> Guard<S> {
-    pub(super) fn new(inner: S, shutdown: Shutdown, busy: Arc<AtomicBool>) -> Self {
+    pub(super) fn new(inner: S, shutdown: Shutdown, activity: Arc<Activity>) -> Self {
         Guard {
             inner,
             shutdown,
-            busy,
+            activity,
         }
     }
 }
@@ -50,7 +54,7 @@ impl<S, B> Service<http::Request<B>> for Guard<S>
 where
     S: Service<http::Request<B>, Response = Response, Error = Infallible>,
 {
-    type Response = Response;
+    type Response = http::Response<Answer>;
     type Error = Infallible;
     type Future = GuardFuture<S::Future>;
 
@@ -59,21 +63,21 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        self.busy.store(true, Ordering::Release);
-        let busy = Busy(self.busy.clone());
+        self.activity.begin();
+        let busy = Busy(self.activity.clone());
         if let Some(refusal) = refusal(request.headers()) {
             return GuardFuture {
                 inner: None,
                 refusal: Some(refusal),
                 shutdown: self.shutdown.clone(),
-                busy,
+                busy: Some(busy),
             };
         }
         GuardFuture {
             inner: Some(self.inner.call(request)),
             refusal: None,
             shutdown: self.shutdown.clone(),
-            busy,
+            busy: Some(busy),
         }
     }
 }
@@ -86,17 +90,48 @@ pin_project! {
         inner: Option<F>,
         refusal: Option<Response>,
         shutdown: Shutdown,
-        busy: Busy,
+        busy: Option<Busy>,
     }
 }
 
-/// Marks its connection idle again when the request's handling ends, answered or dropped.
+/// Marks its connection free again when the request's handling ends: when its answer's body is
+/// written out, or the request is dropped.
 #[derive(Debug)]
-struct Busy(Arc<AtomicBool>);
+struct Busy(Arc<Activity>);
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        self.0.store(false, Ordering::Release);
+        self.0.end();
+    }
+}
+
+pin_project! {
+    /// The body of an answer, which keeps its connection busy until hyper has written it out
+    /// (and drops it).
+    pub(super) struct Answer {
+        #[pin]
+        body: Body,
+        busy: Option<Busy>,
+    }
+}
+
+impl http_body::Body for Answer {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut task::Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        self.project().body.poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }
 
@@ -104,7 +139,7 @@ impl<F> Future for GuardFuture<F>
 where
     F: Future<Output = Result<Response, Infallible>>,
 {
-    type Output = Result<Response, Infallible>;
+    type Output = Result<http::Response<Answer>, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut task::Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
@@ -131,7 +166,8 @@ where
         {
             close(&mut response);
         }
-        Poll::Ready(Ok(response))
+        let busy = this.busy.take();
+        Poll::Ready(Ok(response.map(|body| Answer { body, busy })))
     }
 }
 

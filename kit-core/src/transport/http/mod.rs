@@ -74,6 +74,8 @@ mod encode;
 #[cfg(feature = "http-server")]
 mod guard;
 #[cfg(feature = "http-server")]
+mod head_timeout;
+#[cfg(feature = "http-server")]
 mod joined;
 #[cfg(all(feature = "http-server", feature = "metrics"))]
 mod metrics;
