@@ -94,19 +94,20 @@ pin_project! {
     }
 }
 
-/// Marks its connection free again when the request's handling ends: when its answer's body is
-/// written out, or the request is dropped.
+/// Tells its connection when the request's handling ends: when hyper has taken its answer's
+/// body whole, or the request is dropped. (The connection is free once hyper has flushed it:
+/// [`Flushes`](super::head_timeout::Flushes).)
 #[derive(Debug)]
 struct Busy(Arc<Activity>);
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        self.0.end();
+        self.0.answered();
     }
 }
 
 pin_project! {
-    /// The body of an answer, which keeps its connection busy until hyper has written it out
+    /// The body of an answer, which keeps its connection busy until hyper has taken it whole
     /// (and drops it).
     pub(super) struct Answer {
         #[pin]

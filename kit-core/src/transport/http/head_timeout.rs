@@ -3,35 +3,46 @@
 //!
 //! Each request on a connection must send its head (request line and headers) within
 //! [`HEADER_READ_TIMEOUT`](super::HEADER_READ_TIMEOUT) of the moment the connection is free for
-//! it: when it was accepted, or when the previous answer's body was written out. A client that
-//! connects and then trickles bytes, or leaves a keep-alive connection idle, is disconnected.
+//! it: when it was accepted, or when the previous answer was written out, its body whole and
+//! hyper's write buffer flushed to the socket. A client that connects and then trickles bytes, or
+//! leaves a keep-alive connection idle, is disconnected; one that reads a large answer slowly is
+//! not.
 //!
 //! hyper can enforce this itself, with a timer of its own per request: on every request of a
 //! keep-alive connection it boxes a Tokio `Sleep`, inserts it into the runtime's timer wheel,
 //! polls it, takes it out again once the head has arrived, and runs its read loop a second time
 //! to start the next one. That cost stringsvc1 about 1 600 of its 22 500 instructions a request
-//! (callgrind, one worker). Here a request costs a clock read when its answer is done
-//! ([`Activity::end`]), and each connection keeps one alarm, set once per timeout at most: when
+//! (callgrind, one worker). Here a request costs a clock read when its answer is written out
+//! ([`Activity::flushed`]), and each connection keeps one alarm, set once per timeout at most: when
 //! it rings, the connection is closed if it has been free that long, and otherwise the alarm is
 //! set again for the new deadline. The connection is polled as before; the alarm only when it
 //! has rung.
 
 use std::future::Future;
+use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
+use hyper::rt::{Read, ReadBufCursor, Write};
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 
-/// What one connection is doing, as its requests tell it: whether one is being handled, and
-/// since when it has been free for the next.
+/// No request is being handled.
+const FREE: u8 = 0;
+/// A request's head has arrived; its answer is not yet handed to hyper whole.
+const BUSY: u8 = 1;
+/// hyper has the whole answer, and is writing it out.
+const ANSWERED: u8 = 2;
+
+/// What one connection is doing, as its requests and its socket tell it: whether a request is
+/// being handled, and since when the connection has been free for the next.
 #[derive(Debug)]
 pub(super) struct Activity {
     accepted: Instant,
-    busy: AtomicBool,
+    state: AtomicU8,
     /// When the connection was last free for a request, in nanoseconds after `accepted`.
     free_since: AtomicU64,
 }
@@ -40,7 +51,7 @@ impl Activity {
     pub(super) fn new() -> Self {
         Activity {
             accepted: Instant::now(),
-            busy: AtomicBool::new(false),
+            state: AtomicU8::new(FREE),
             free_since: AtomicU64::new(0),
         }
     }
@@ -48,20 +59,28 @@ impl Activity {
     /// Whether a request is being handled: its head has arrived and its answer is not written
     /// out yet.
     pub(super) fn is_busy(&self) -> bool {
-        self.busy.load(Ordering::Acquire)
+        self.state.load(Ordering::Acquire) != FREE
     }
 
     /// A request's head has arrived.
     pub(super) fn begin(&self) {
-        self.busy.store(true, Ordering::Release);
+        self.state.store(BUSY, Ordering::Release);
     }
 
-    /// A request's answer is written out (or the request was dropped): the connection is free
-    /// for the next, from now.
-    pub(super) fn end(&self) {
-        let since = u64::try_from(self.accepted.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        self.free_since.store(since, Ordering::Release);
-        self.busy.store(false, Ordering::Release);
+    /// hyper has taken a request's whole answer (or the request was dropped); the connection
+    /// is free once hyper has flushed what it holds.
+    pub(super) fn answered(&self) {
+        self.state.store(ANSWERED, Ordering::Release);
+    }
+
+    /// hyper's write buffer is flushed to the socket: if that was an answer's end, the
+    /// connection is free for the next request, from now.
+    fn flushed(&self) {
+        if self.state.load(Ordering::Acquire) == ANSWERED {
+            let since = u64::try_from(self.accepted.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            self.free_since.store(since, Ordering::Release);
+            self.state.store(FREE, Ordering::Release);
+        }
     }
 
     fn free_since(&self) -> Instant {
@@ -76,6 +95,64 @@ impl Activity {
         } else {
             self.free_since() + timeout
         }
+    }
+}
+
+/// A connection's socket as hyper sees it, telling the connection's [`Activity`] when hyper
+/// has flushed its writes: hyper flushes the socket only once its write buffer is empty, so
+/// the first flush after an answer was handed over is that answer's end on the wire.
+pub(super) struct Flushes<T> {
+    io: T,
+    activity: Arc<Activity>,
+}
+
+impl<T> Flushes<T> {
+    pub(super) fn new(io: T, activity: Arc<Activity>) -> Self {
+        Flushes { io, activity }
+    }
+}
+
+impl<T: Read + Unpin> Read for Flushes<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<T: Write + Unpin> Write for Flushes<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let flushed = Pin::new(&mut self.io).poll_flush(cx);
+        if let Poll::Ready(Ok(())) = flushed {
+            self.activity.flushed();
+        }
+        flushed
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
 
@@ -205,7 +282,8 @@ mod tests {
         // The request takes three timeouts; its connection stays.
         tokio::time::sleep(3 * TIMEOUT).await;
         assert!(!connection.is_finished());
-        activity.end();
+        activity.answered();
+        activity.flushed();
         let answered = Instant::now();
         assert_eq!(connection.await.expect("join"), None);
         assert_eq!(answered.elapsed(), TIMEOUT);
@@ -222,7 +300,8 @@ mod tests {
             assert!(!connection.is_finished());
             activity.begin();
             tokio::time::sleep(SECOND).await;
-            activity.end();
+            activity.answered();
+            activity.flushed();
         }
         let last = Instant::now();
         assert_eq!(connection.await.expect("join"), None);

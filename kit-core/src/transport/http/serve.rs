@@ -22,7 +22,7 @@ use tokio::task::AbortHandle;
 
 use super::drain;
 use super::guard::Guard;
-use super::head_timeout::{Activity, HeadTimeout};
+use super::head_timeout::{Activity, Flushes, HeadTimeout};
 use super::preface::{self, Opening};
 use crate::shutdown::{Outcome, Shutdown};
 
@@ -250,9 +250,10 @@ impl Connections {
             let Opening::Http1(stream) = opening else {
                 return;
             };
-            let connection = graceful.watch(
-                http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service)),
-            );
+            let connection = graceful.watch(http.serve_connection(
+                Flushes::new(TokioIo::new(stream), activity.clone()),
+                TowerToHyperService::new(service),
+            ));
             let connection = HeadTimeout::new(connection, activity, HEADER_READ_TIMEOUT);
             // A connection's own failure (a reset, a timeout) concerns only that client.
             let _ = drain::scope(shutdown, connection).await;
@@ -363,6 +364,10 @@ mod tests {
     use tokio::net::TcpStream;
     use tokio::sync::Notify;
 
+    /// The length of `/big`'s answer: more than the loopback's socket buffers hold, so that
+    /// writing it out waits for its client to read.
+    const BIG: usize = 32 << 20;
+
     /// A server whose `/slow` handler says when it has started and waits to be released.
     struct Harness {
         addr: std::net::SocketAddr,
@@ -379,6 +384,7 @@ mod tests {
             let (signal_started, wait_release) = (started.clone(), release.clone());
             let app = Router::new()
                 .route("/fast", get(|| async { "fast" }))
+                .route("/big", get(|| async { vec![b'x'; BIG] }))
                 .route(
                     "/slow",
                     get(move || {
@@ -535,6 +541,36 @@ mod tests {
         assert!(closed.await.is_ok(), "the connection stayed open");
         assert_eq!(answered.elapsed(), HEADER_READ_TIMEOUT);
         assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_read_slowly_for_longer_than_the_timeout_is_written_whole() {
+        let harness = Harness::start(Duration::from_secs(10)).await;
+        let mut client = TcpStream::connect(harness.addr).await.expect("connect");
+        client
+            .write_all(b"GET /big HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n")
+            .await
+            .expect("write");
+        let started = tokio::time::Instant::now();
+        let mut received = 0;
+        let mut chunk = vec![0; 1 << 20];
+        loop {
+            let n = client.read(&mut chunk).await.expect("read");
+            if n == 0 {
+                break;
+            }
+            received += n;
+            // A client that reads a megabyte every five seconds.
+            if received % (1 << 20) < n {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+        }
+        assert!(
+            started.elapsed() > 3 * HEADER_READ_TIMEOUT,
+            "{:?} {received}",
+            started.elapsed()
+        );
+        assert!(received > BIG, "{received} bytes of an answer of {BIG}");
     }
 
     #[tokio::test(start_paused = true)]
