@@ -13,9 +13,9 @@
 //! polls it, takes it out again once the head has arrived, and runs its read loop a second time
 //! to start the next one. That cost stringsvc1 about 1 600 of its 22 500 instructions a request
 //! (callgrind, one worker). Here a request costs a clock read when its answer is written out
-//! ([`Activity::flushed`]), and each connection keeps one alarm, set once per timeout at most: when
-//! it rings, the connection is closed if it has been free that long, and otherwise the alarm is
-//! set again for the new deadline. The connection is polled as before; the alarm only when it
+//! ([`Activity::flushed`]), and each connection keeps one alarm, set once per timeout at most:
+//! when it rings, the connection is closed if it has been free that long, and otherwise the alarm
+//! is set again for the new deadline. The connection is polled as before; the alarm only when it
 //! has rung.
 
 use std::future::Future;
@@ -83,7 +83,9 @@ impl Activity {
         }
     }
 
-    fn free_since(&self) -> Instant {
+    /// When the connection was last free for a request: when it was accepted, or when its
+    /// last answer was written out.
+    pub(super) fn free_since(&self) -> Instant {
         self.accepted + Duration::from_nanos(self.free_since.load(Ordering::Acquire))
     }
 

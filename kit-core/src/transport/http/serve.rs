@@ -187,15 +187,17 @@ struct Tracked {
 }
 
 impl Open {
-    /// The connection idle the longest, taken out of the set.
-    fn take_oldest_idle(&mut self) -> Option<Tracked> {
-        let oldest = self
+    /// The connection idle the longest, taken out of the set: of those not handling a
+    /// request, the one free since the earliest (the first to arrive among equals).
+    fn take_longest_idle(&mut self) -> Option<Tracked> {
+        let longest = self
             .by_arrival
             .iter()
             .filter(|(_, tracked)| !tracked.activity.is_busy())
-            .map(|(id, _)| *id)
-            .min()?;
-        self.by_arrival.remove(&oldest)
+            .map(|(id, tracked)| (tracked.activity.free_since(), *id))
+            .min()?
+            .1;
+        self.by_arrival.remove(&longest)
     }
 }
 
@@ -268,7 +270,7 @@ impl Connections {
     fn admit(&self) -> Option<(u64, Arc<Activity>)> {
         let mut open = lock(&self.open);
         if open.by_arrival.len() >= self.max {
-            let evicted = open.take_oldest_idle()?;
+            let evicted = open.take_longest_idle()?;
             if let Some(abort) = evicted.abort {
                 abort.abort();
             }
@@ -797,6 +799,26 @@ mod tests {
             .await
             .expect("the oldest idle connection is closed");
         assert!(read.is_ok() && rest.is_empty(), "{rest:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn at_the_cap_the_connection_free_the_longest_makes_room_not_the_first_to_come() {
+        let (addr, _release, _trigger) = capped(2).await;
+        let mut first = TcpStream::connect(addr).await.expect("connect");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let mut second = TcpStream::connect(addr).await.expect("connect");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        // The first to come asks something: it is free since its answer, later than the second.
+        get_fast_on(&mut first).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let answer = get_fast(addr).await;
+        assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), second.read_to_end(&mut rest))
+            .await
+            .expect("the connection idle the longest is closed");
+        assert!(read.is_ok() && rest.is_empty(), "{rest:?}");
+        get_fast_on(&mut first).await;
     }
 
     #[tokio::test]
