@@ -22,9 +22,11 @@
 //! the first call waiting for one if there is any; the next call on it waits until hyper is
 //! ready for another request (a call prefers a connection hyper is ready on already, and gives
 //! up on one that is not ready within the connect timeout). A connection idle for
-//! [`IDLE_TIMEOUT`] is closed, and a host with none left, or whose calls all failed, is
-//! forgotten. A host's connections are found by its `host:port` in one map,
-//! and a call costs one lock of it and one of the host's connections.
+//! [`IDLE_TIMEOUT`] is closed, and those beyond the [`KEPT_IDLE`] given back last go after
+//! [`SURPLUS_IDLE_TIMEOUT`]: a surge's connections serve it while it lasts and are closed once
+//! it is over. A host with none left, or whose calls all failed, is forgotten. A host's
+//! connections are found by its `host:port` in one map, and a call costs one lock of it and
+//! one of the host's connections.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -40,7 +42,7 @@ use http_body_util::Full;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot};
 use tokio::time::Instant;
 
 use super::body::{Collect, collect};
@@ -52,6 +54,18 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long an idle connection stays in the pool before it is closed (as Go's
 /// `http.DefaultTransport`'s `IdleConnTimeout`).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// How many of a host's idle connections wait for [`IDLE_TIMEOUT`]: as many as Go's
+/// `http.DefaultTransport` keeps idle per host (`DefaultMaxIdleConnsPerHost`).
+const KEPT_IDLE: usize = 2;
+
+/// How long the idle connections beyond [`KEPT_IDLE`] wait before they are closed, the oldest
+/// first. Go closes them at once, as they are given back, so a load with more calls in flight
+/// than that makes and closes connections all the time; here they serve the load as long as it
+/// lasts, and what a surge opened (about 24 KiB of memory a connection, in the client and in
+/// the server each) is given back a second after it is over, as the allocator gives back its
+/// memory (`kit_core::allocator::RETURN_AFTER_MS`).
+const SURPLUS_IDLE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// A pool of HTTP/1 connections, shared by the clients of the same instances so that their
 /// calls reuse connections. Cloning it is cheap and shares the pool.
@@ -272,6 +286,9 @@ struct Host {
     /// The `Host` header of its requests: the URL's `host:port` (its port only if it has one).
     header: HeaderValue,
     idle: Mutex<Idle>,
+    /// Tells the task closing idle connections that more than [`KEPT_IDLE`] are idle now: the
+    /// oldest is then due sooner than it was waiting for.
+    surplus: Arc<Notify>,
 }
 
 #[derive(Default)]
@@ -286,12 +303,21 @@ struct Idle {
 }
 
 impl Idle {
-    /// Closes the connections idle since before `now - IDLE_TIMEOUT`.
+    /// When the oldest idle connection is to be closed: [`IDLE_TIMEOUT`] after it was given
+    /// back, or [`SURPLUS_IDLE_TIMEOUT`] while more than [`KEPT_IDLE`] are idle.
+    fn next_expiry(&self) -> Option<Instant> {
+        let (_, since) = self.connections.front()?;
+        let timeout = if self.connections.len() > KEPT_IDLE {
+            SURPLUS_IDLE_TIMEOUT
+        } else {
+            IDLE_TIMEOUT
+        };
+        Some(*since + timeout)
+    }
+
+    /// Closes the connections idle too long by `now`.
     fn expire(&mut self, now: Instant) {
-        while let Some((_, since)) = self.connections.front() {
-            if now.saturating_duration_since(*since) < IDLE_TIMEOUT {
-                break;
-            }
+        while self.next_expiry().is_some_and(|at| at <= now) {
             self.connections.pop_front();
         }
     }
@@ -308,6 +334,7 @@ impl Host {
             authority,
             header,
             idle: Mutex::new(Idle::default()),
+            surplus: Arc::new(Notify::new()),
         })
     }
 
@@ -357,7 +384,13 @@ impl Host {
         idle.connections.push_back((sender, now));
         if !idle.reaping {
             idle.reaping = true;
-            tokio::spawn(reap(Arc::downgrade(self), Arc::downgrade(shared)));
+            tokio::spawn(reap(
+                Arc::downgrade(self),
+                Arc::downgrade(shared),
+                self.surplus.clone(),
+            ));
+        } else if idle.connections.len() == KEPT_IDLE + 1 {
+            self.surplus.notify_one();
         }
     }
 
@@ -425,17 +458,19 @@ impl Host {
     }
 }
 
-/// Closes `host`'s connections as they pass [`IDLE_TIMEOUT`], until it has none; then forgets
+/// Closes `host`'s connections as they pass their idle timeout, until it has none; then forgets
 /// the host, if no call is using it, so that a pool following instances that come and go does
-/// not remember every one.
-async fn reap(host: Weak<Host>, shared: Weak<Shared>) {
+/// not remember every one. `surplus` is the host's: it wakes the task early when the oldest
+/// connection's time is shortened. (The task holds no `Host` while it sleeps, which would keep
+/// the host from being forgotten.)
+async fn reap(host: Weak<Host>, shared: Weak<Shared>, surplus: Arc<Notify>) {
     loop {
         let next = {
             let Some(host) = host.upgrade() else { return };
             let mut idle = lock(&host.idle);
             idle.expire(Instant::now());
-            match idle.connections.front() {
-                Some((_, since)) => *since + IDLE_TIMEOUT,
+            match idle.next_expiry() {
+                Some(at) => at,
                 None => {
                     idle.reaping = false;
                     drop(idle);
@@ -446,7 +481,11 @@ async fn reap(host: Weak<Host>, shared: Weak<Shared>) {
                 }
             }
         };
-        tokio::time::sleep_until(next).await;
+        // A notification sent since the lock was let go is kept for `notified`: none is lost.
+        tokio::select! {
+            () = tokio::time::sleep_until(next) => {}
+            () = surplus.notified() => {}
+        }
     }
 }
 
@@ -806,6 +845,66 @@ mod tests {
             .await
             .expect("answer");
         assert_eq!(server.accepted.load(Ordering::SeqCst), 2);
+    }
+
+    /// Two connections idle, then a surge of six calls at once: the four connections the
+    /// surge added are closed a second after it, not after the idle timeout; the two left
+    /// serve the calls that follow, and go after the idle timeout.
+    #[tokio::test]
+    async fn a_surge_s_connections_beyond_two_are_closed_a_second_after_it() {
+        // Answers slow enough that each call of the surge has its own connection before any
+        // is given back, on a busy machine too.
+        let mut server = server(Behaviour {
+            delay: Duration::from_millis(100),
+            ..Behaviour::default()
+        })
+        .await;
+        let pool = Pool::new();
+        let call = || pool.send(post(server.addr), None, 1024);
+        let (first, second) = tokio::join!(call(), call());
+        first.expect("answer");
+        second.expect("answer");
+        // The task closing idle connections now sleeps until the idle timeout of these two.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let surge = tokio::join!(call(), call(), call(), call(), call(), call());
+        for answer in [surge.0, surge.1, surge.2, surge.3, surge.4, surge.5] {
+            answer.expect("answer");
+        }
+        assert_eq!(server.accepted.load(Ordering::SeqCst), 6);
+        let host = lock(&pool.shared.hosts)
+            .values()
+            .next()
+            .cloned()
+            .expect("host");
+        assert_eq!(lock(&host.idle).connections.len(), 6);
+        tokio::time::pause();
+        let idle_from = Instant::now();
+        for _ in 0..4 {
+            server.closed.recv().await.expect("closed");
+        }
+        let waited = idle_from.elapsed();
+        // Given back a few milliseconds before the clock stopped; Tokio's timers round up to
+        // the next millisecond.
+        assert!(
+            waited > SURPLUS_IDLE_TIMEOUT - Duration::from_millis(500)
+                && waited <= SURPLUS_IDLE_TIMEOUT + Duration::from_millis(5),
+            "{waited:?}"
+        );
+        assert_eq!(lock(&host.idle).connections.len(), KEPT_IDLE);
+        drop(host);
+        for _ in 0..3 {
+            pool.send(post(server.addr), None, 1024)
+                .await
+                .expect("answer");
+        }
+        assert_eq!(server.accepted.load(Ordering::SeqCst), 6);
+        let idle_from = Instant::now();
+        for _ in 0..KEPT_IDLE {
+            server.closed.recv().await.expect("closed");
+        }
+        assert!(idle_from.elapsed() >= IDLE_TIMEOUT - Duration::from_millis(500));
+        tokio::task::yield_now().await;
+        assert_eq!(lock(&pool.shared.hosts).len(), 0, "{pool:?}");
     }
 
     #[tokio::test]
