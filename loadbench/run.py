@@ -118,12 +118,18 @@ class Server:
     # What every server's command runs under, if anything (scripts/hot-code: callgrind).
     wrapper = []
 
-    def __init__(self, name, command, log_path):
+    def __init__(self, name, command, log_path, helper=False):
         self.name = name
         self.port = None
+        # A helper (the traced instance's collector) is not one of the servers measured: it
+        # stands for another machine, so it runs on the load generator's CPU, with no wrapper,
+        # and its CPU and memory are not the scenario's.
+        self.helper = helper
+        self.log_path = log_path
         self.log = open(log_path, "wb")
-        command = self.wrapper + command
-        self.process = subprocess.Popen(pinned(SERVER_CPUS, command), stdin=subprocess.DEVNULL,
+        command = command if helper else self.wrapper + command
+        cpus = LOAD_CPUS if helper else SERVER_CPUS
+        self.process = subprocess.Popen(pinned(cpus, command), stdin=subprocess.DEVNULL,
                                         stdout=self.log, stderr=self.log)
 
     def wait_for(self, port):
@@ -171,11 +177,12 @@ class Server:
         self.log.close()
 
 
-def start(name, binary, args, workdir):
+def start(name, binary, args, workdir, helper=False):
     port = free_port()
-    bare = binary in ("bare-axum", "bare-tonic", "bare-tokio")
+    bare = binary in ("bare-axum", "bare-tonic", "bare-tokio", "otlp-sink")
     listen = [f"127.0.0.1:{port}"] if bare else ["--listen", f"127.0.0.1:{port}"]
-    server = Server(name, [str(RELEASE / binary)] + listen + args, workdir / f"{name}.log")
+    server = Server(name, [str(RELEASE / binary)] + listen + args, workdir / f"{name}.log",
+                    helper)
     try:
         return server.wait_for(port)
     except Exception:
@@ -223,16 +230,27 @@ def profilesvc(workdir, db):
     return [server]
 
 
+def traced(workdir):
+    """A stringsvc3 instance exporting a span for every request to loadbench's OTLP collector
+    (otlp-sink, which counts the spans and lets them go), as a traced service is deployed."""
+    collector = start("collector", "otlp-sink", [], workdir, helper=True)
+    try:
+        endpoint = f"--otlp-endpoint=http://127.0.0.1:{collector.port}"
+        return [start("instance", "stringsvc3", UNLIMITED + [endpoint], workdir), collector]
+    except Exception:
+        collector.stop()
+        raise
+
+
 SCENARIOS = {
     "bare tokio": lambda w: [start("bare-tokio", "bare-tokio", [], w)],
     "bare axum": lambda w: [start("bare-axum", "bare-axum", [], w)],
     "stringsvc1": lambda w: [start("stringsvc1", "stringsvc1", [], w)],
     "stringsvc2": lambda w: [start("stringsvc2", "stringsvc2", [], w)],
     "stringsvc3 instance": lambda w: [start("instance", "stringsvc3", UNLIMITED, w)],
-    # Request tracing on, every request a span, exported to a collector that is not there: what
-    # tracing costs a service (the spans are made, queued and dropped), beside the row above.
-    "stringsvc3 instance, traced": lambda w: [start(
-        "instance", "stringsvc3", UNLIMITED + ["--otlp-endpoint=http://127.0.0.1:9"], w)],
+    # Request tracing on, every request a span, exported to a collector: what tracing costs a
+    # service, beside the row above.
+    "stringsvc3 instance, traced": traced,
     "stringsvc3 proxy, 3 instances": lambda w: fleet(w, UNLIMITED),
     "stringsvc3 proxy, default limit": lambda w: fleet(w, []),
     "bare axum /sum": lambda w: [start("bare-axum", "bare-axum", [], w)],
@@ -355,15 +373,20 @@ def run_scenario(name, make, seconds, connections, pace_ms=None):
     load = LOAD.get(name, "uppercase")
     with tempfile.TemporaryDirectory(prefix="loadbench-") as tmp:
         workdir = Path(tmp)
-        servers = make(workdir)
+        started = make(workdir)
+        servers = [s for s in started if not s.helper]
+        helpers = [s for s in started if s.helper]
         try:
-            wrk(servers[0].port, 1, connections, pace_ms, workdir, load)  # warm-up, not recorded
+            # A warm-up, not recorded.
+            warm_up = wrk(servers[0].port, 1, connections, pace_ms, workdir, load)
             stolen = steal_ticks()
             cpu_before = sum(s.cpu_seconds() for s in servers)
             first_before = servers[0].cpu_seconds()
-            load_before = children_cpu_seconds()
+            # The load generator's CPU is shared with the helpers, if any.
+            load_before = children_cpu_seconds() + sum(s.cpu_seconds() for s in helpers)
             result = wrk(servers[0].port, seconds, connections, pace_ms, workdir, load)
-            load_cpu = children_cpu_seconds() - load_before
+            load_cpu = (children_cpu_seconds() + sum(s.cpu_seconds() for s in helpers)
+                        - load_before)
             cpu = sum(s.cpu_seconds() for s in servers) - cpu_before
             first = servers[0].cpu_seconds() - first_before
             # CPU microseconds a request costs: all the scenario's servers together, and the
@@ -386,12 +409,24 @@ def run_scenario(name, make, seconds, connections, pace_ms=None):
             result["rss_after_mib"] = {s.name: round(s.memory_mib("VmRSS"), 2) for s in servers}
             result["anon_after_mib"] = {
                 s.name: round(s.memory_mib("RssAnon"), 2) for s in servers}
+            for collector in helpers:
+                # Every request's span should have reached the collector (the warm-up's too):
+                # a ratio well under 1 means the row measured spans dropped, not exported.
+                collector.stop()
+                received = json.loads(collector.log_path.read_text().strip().splitlines()[-1])
+                answered = warm_up["requests"] + result["requests"]
+                result["spans_per_request"] = round(received["spans"] / max(answered, 1), 4)
+                if result["spans_per_request"] < 0.99:
+                    log(f"  warning: the collector received {result['spans_per_request']} "
+                        f"spans a request: the service dropped spans")
         finally:
-            for server in servers:
+            for server in started:
                 server.stop()
+    spans = (f", spans exported a request {result['spans_per_request']}"
+             if "spans_per_request" in result else "")
     log(f"  {name}: {result['rps']:.0f} req/s, p50 {result['p50_us']}us, "
         f"non-2xx {result['non2xx']}, in-band errors {result['inband_errors']}, "
-        f"steal {result['steal_percent']}%")
+        f"steal {result['steal_percent']}%{spans}")
     return result
 
 
@@ -407,6 +442,8 @@ def summarize(runs):
                 "front_cpu_us_per_request", "load_cpu_share", "p50_us", "p90_us", "p99_us",
                 "max_us", "non2xx", "inband_errors", "socket_errors", "steal_percent"]}
     summary["load_saturated_runs"] = sum(1 for r in runs if r["load_saturated"])
+    if all("spans_per_request" in r for r in runs):
+        summary["spans_per_request"] = min(r["spans_per_request"] for r in runs)
     for key in ["peak_rss_mib", "rss_after_mib", "anon_after_mib"]:
         summary[key] = max(max(r[key].values()) for r in runs)
     summary["runs"] = runs
