@@ -5,7 +5,9 @@ doing it with no framework at all (the floor of this machine: kernel, runtime, a
 and addsvc over HTTP (/sum, against a bare axum /sum) and over gRPC (Sum, against a bare tonic
 service doing the same addition, driven by loadbench's own gRPC load generator, grpc-load);
 and profilesvc: GET of an existing profile and POST of new ones, with the profiles in memory
-and in a SQLite file.
+and in a SQLite file; and a stringsvc3 instance with request tracing on, exporting a span for
+every request to loadbench's own OTLP collector (otlp-sink, on the load generator's CPU), which
+counts what arrives.
 
 It builds the release binaries, starts each scenario's servers on 127.0.0.1, drives them with
 wrk (installed from Debian's packages if missing) for a fixed time and number of connections,
