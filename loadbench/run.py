@@ -411,7 +411,7 @@ def run_scenario(name, make, seconds, connections, pace_ms=None):
             result["rss_after_mib"] = {s.name: round(s.memory_mib("VmRSS"), 2) for s in servers}
             result["anon_after_mib"] = {
                 s.name: round(s.memory_mib("RssAnon"), 2) for s in servers}
-            for collector in helpers:
+            for collector in (s for s in helpers if s.name == "collector"):
                 # Every request's span should have reached the collector (the warm-up's too):
                 # a ratio well under 1 means the row measured spans dropped, not exported.
                 collector.stop()
