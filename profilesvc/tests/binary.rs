@@ -444,15 +444,22 @@ async fn in_memory_profiles_are_gone_after_a_restart() {
     svc.stop();
 }
 
-/// How many threads the process `pid` has now, from Linux's `/proc`.
+/// The number on the line of Linux's `/proc/<pid>/status` that starts with `key` (a unit
+/// after it, "kB", left out).
 #[cfg(target_os = "linux")]
-fn threads(pid: u32) -> usize {
+fn status(pid: u32, key: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
     status
         .lines()
-        .find_map(|line| line.strip_prefix("Threads:"))
-        .and_then(|n| n.trim().parse().ok())
-        .expect("a Threads line")
+        .find_map(|line| line.strip_prefix(key))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("a {key} line in {status}"))
+}
+
+/// How many threads the process `pid` has now.
+#[cfg(target_os = "linux")]
+fn threads(pid: u32) -> usize {
+    status(pid, "Threads:") as usize
 }
 
 #[cfg(target_os = "linux")]
@@ -526,5 +533,48 @@ async fn calls_waiting_for_the_database_hold_no_threads() {
         more <= 8,
         "{more} threads more than before the calls ({base}) after {CALLS} reads at once"
     );
+    svc.stop();
+}
+
+/// The process's own memory (its anonymous pages, in KiB) now.
+#[cfg(target_os = "linux")]
+fn own_kib(pid: u32) -> u64 {
+    status(pid, "RssAnon:")
+}
+
+/// A burst of writes fills the writing connection's page cache (up to 2 MB in SQLite); once the
+/// service has been idle for a second, the cache goes back, and the memory it held with it.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn an_idle_service_gives_its_database_cache_back() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("profiles.db");
+    let mut svc = start_on_db(&db);
+    let pid = svc.process().pid();
+    let client = HttpClient::new();
+    // About 3 MB of profiles, written one at a time: more pages than the cache holds.
+    let name = "n".repeat(3000);
+    for n in 0..1000 {
+        let body = format!(r#"{{"id":"p{n}","name":"{name}"}}"#);
+        let answer = send(&client, &svc, Method::POST, "/profiles/", &body).await;
+        assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
+    }
+    let busy = own_kib(pid);
+    // Idle: the writer gives its cache back after a second, and jemalloc returns the freed
+    // pages a second later. Waited for until a deadline, not timed.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut now = busy;
+    while now + 1024 > busy && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        now = own_kib(pid);
+    }
+    assert!(
+        now + 1024 <= busy,
+        "{busy} KiB of its own after the writes, still {now} KiB after 20 idle seconds"
+    );
+    // What was written is still read right, from the file.
+    let answer = send(&client, &svc, Method::GET, "/profiles/p999", "").await;
+    assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
+    assert_eq!(answer.json()["profile"]["name"], name);
     svc.stop();
 }
