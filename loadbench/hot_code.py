@@ -24,6 +24,7 @@ import bisect
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.request
 from pathlib import Path
 
@@ -36,7 +37,7 @@ CRATES = {
     "stringsvc1": ["stringsvc1"],
     "stringsvc2": ["stringsvc2"],
     "stringsvc3": ["stringsvc3 instance", "stringsvc3 instance, traced",
-                   "stringsvc3 proxy, 3 instances"],
+                   "stringsvc3 proxy, 3 instances", "stringsvc3 proxy, default limit"],
     "addsvc": ["addsvc HTTP /sum", "addsvc gRPC Sum"],
     "profilesvc": ["profilesvc GET, memory", "profilesvc POST, memory",
                    "profilesvc GET, SQLite", "profilesvc POST, SQLite"],
@@ -44,6 +45,16 @@ CRATES = {
 
 # The least share of a list's functions that must still be in the binary (--check).
 FRESH = 0.9
+
+# Connections the load is sent on: as many as the benchmark's, whose code paths (a pool
+# opening connections while others are busy, the tables that grow with them) differ from
+# those of a few.
+CONNECTIONS = 64
+
+# How long the servers are left idle after their load before they stop: past what the
+# benchmark waits before reading their memory (run.SETTLE), with a tick of each idle timer
+# to spare.
+IDLE = run.SETTLE + 1.5
 
 HEADER = """\
 # The functions this crate's service runs, for the linker to put side by side (lld's
@@ -99,7 +110,11 @@ def profile(crate, names, seconds, profiles):
         with tempfile.TemporaryDirectory(prefix="hot-code-") as tmp:
             servers = SCENARIOS[name](Path(tmp))
             try:
-                run.wrk(servers[0].port, seconds, 4, None, Path(tmp), load)
+                run.wrk(servers[0].port, seconds, CONNECTIONS, None, Path(tmp), load)
+                # What a service runs once a load is over (a worker's cache handed back, a
+                # pool's surplus connections closed, a database thread's cache released) is
+                # code it holds resident as much as the rest.
+                time.sleep(IDLE)
                 if load != "grpc":
                     try:
                         with urllib.request.urlopen(
@@ -153,6 +168,10 @@ def main():
         return check()
     run.ensure_wrk()
     run.PATIENCE = 120.0
+    # Under callgrind a call through the proxy takes tens of times as long, and with the
+    # load's connections queued its attempts would all outlast their deadline (250 ms): the
+    # proxy would run its timeout's code instead of forwarding's.
+    run.UNLIMITED = run.UNLIMITED + ["--retry-timeout", "60s"]
     with tempfile.TemporaryDirectory(prefix="hot-code-profiles-") as tmp:
         # Every server the scenarios start runs under callgrind, one profile per process.
         run.Server.wrapper = [args.valgrind, "--tool=callgrind", "--dump-instr=yes",

@@ -347,8 +347,10 @@ def wrk(port, seconds, connections, pace_ms, workdir, load="uppercase"):
 # How long after a run its servers' memory is read: what a service holds once the load is
 # over, its connections closed, its last lines written, and the memory they used given back.
 # kit-core's allocator keeps freed pages a second for reuse (kit_core::allocator::
-# RETURN_AFTER_MS) and its background thread returns them within another; read at half a
-# second, stringsvc2 held 7.3 MiB, of which 0.9 were pages it was about to give back.
+# RETURN_AFTER_MS), and a service returns them, with its worker's cache, at the next tick of
+# a task that runs once a second; the proxy's pool closes its surplus connections a second
+# after the load. Read at half a second, stringsvc2 held 7.3 MiB, of which 0.9 were pages it
+# was about to give back.
 SETTLE = 2.5
 
 # The share of its CPU above which the load generator may have been the bottleneck.

@@ -1,30 +1,17 @@
 //! `kit_core::allocator` (the `jemalloc` feature) as a service's binary uses it: jemalloc as the
 //! global allocator and `purge_in_background` called inside the runtime, which then hands a
-//! worker's cache of freed blocks back once a second.
+//! worker's cache of freed blocks back once a second, and the pages freed by then to the system.
 #![cfg(feature = "jemalloc")]
 
 use std::time::Duration;
 
 use kit_core::allocator::{self, CACHE_RETURN_PERIOD, Jemalloc};
-use tikv_jemalloc_ctl::{Access, AsName, epoch};
+
+mod arena;
+use arena::{active_pages, dirty_pages};
 
 #[global_allocator]
 static ALLOCATOR: Jemalloc = Jemalloc;
-
-/// Pages of the calling thread's arena in slabs or blocks in use: a block in a thread's cache
-/// counts as in use, and the slab holding it stays there until the cache lets it go.
-fn active_pages() -> usize {
-    epoch::advance().expect("jemalloc refreshes its statistics");
-    let arena: u32 = b"thread.arena\0"
-        .name()
-        .read()
-        .expect("the thread has an arena");
-    format!("stats.arenas.{arena}.pactive\0")
-        .as_bytes()
-        .name()
-        .read()
-        .expect("jemalloc counts its arenas' active pages")
-}
 
 /// Frees 64 blocks of 8 KiB (a connection's read buffer in hyper), of which the thread keeps
 /// some in its cache.
@@ -39,7 +26,7 @@ fn free_a_connections_worth() {
 /// with Tokio's clock paused, the runtime goes straight to the next timer. One test alone in
 /// its binary, so that no other thread allocates from its arena meanwhile.
 #[tokio::test(start_paused = true)]
-async fn an_idle_workers_cache_goes_back_within_a_period() {
+async fn an_idle_workers_cache_and_its_pages_go_back_within_a_period() {
     let before = active_pages();
     free_a_connections_worth();
     let kept = active_pages().saturating_sub(before);
@@ -69,5 +56,11 @@ async fn an_idle_workers_cache_goes_back_within_a_period() {
     assert!(
         left + 16 <= kept,
         "within a period the cache went back: {kept} pages in use before, {left} after"
+    );
+    // And the pages it freed went back to the system there and then, not a second later.
+    let dirty = dirty_pages();
+    assert!(
+        dirty < 16,
+        "the freed pages were returned at the tick: {dirty} pages still held"
     );
 }

@@ -137,8 +137,17 @@ impl Registry {
 
     /// Moves recorded histogram samples into their buckets. [`render`](Self::render) does this
     /// too; between scrapes, [`upkeep`](Self::upkeep) keeps the samples from piling up.
+    ///
+    /// A histogram keeps its samples in blocks (metrics-util's `AtomicBucket`) that, once
+    /// folded into the buckets, are freed through crossbeam-epoch's collector: only when some
+    /// later call on the thread gets around to collecting, which a fold of new samples does,
+    /// and one of no samples does not. So once a load was over, the blocks of its last samples
+    /// (up to a quarter of a second's worth, 0.3 to 0.6 MiB after the load benchmark's) stayed
+    /// allocated for as long as no more came. Each upkeep now asks the collector to move on, and
+    /// within two more it frees them.
     pub fn run_upkeep(&self) {
         self.handle.run_upkeep();
+        crossbeam_epoch::pin().flush();
     }
 
     /// Runs [`run_upkeep`](Self::run_upkeep) every `period`, forever: spawn it beside the server.
