@@ -51,9 +51,10 @@ pub const CACHE_RETURN_PERIOD: Duration = Duration::from_secs(1);
 /// Called inside a Tokio runtime, as from an `async fn main`, it also spawns a task that, every
 /// [`CACHE_RETURN_PERIOD`], hands the cache of freed blocks of the worker thread running it back
 /// to jemalloc ([`return_thread_cache`]) and returns the pages freed so far to the system
-/// ([`return_freed_pages`]). On a runtime with one worker (a service given one CPU: `available_parallelism` follows
-/// `taskset` and a container's CPU quota) that is every worker; with several, it is whichever
-/// worker the task wakes on, and the others keep their caches while they sit idle.
+/// ([`return_freed_pages`]). On a runtime with one worker (a service given one CPU:
+/// `available_parallelism` follows `taskset` and a container's CPU quota) that is every worker;
+/// with several, it is whichever worker the task wakes on, and the others keep their caches
+/// while they sit idle.
 ///
 /// Call it first thing in `main`. Does nothing (and says so on stderr) if jemalloc refuses.
 pub fn purge_in_background() {
