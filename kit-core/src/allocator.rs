@@ -68,13 +68,8 @@ pub fn purge_in_background() {
         if let Err(err) = key.as_bytes().name().write(value) {
             eprintln!("jemalloc: cannot set arenas.{setting}: {err}");
         }
-        // ...and for those that exist already (the runtime's threads may have made some);
-        // the others, not yet made, refuse.
-        let arenas: u32 = b"arenas.narenas\0".name().read().unwrap_or(0);
-        for arena in 0..arenas {
-            let key = format!("arena.{arena}.{setting}\0");
-            let _ = key.as_bytes().name().write(value);
-        }
+        // ...and for those that exist already (the runtime's threads may have made some).
+        write_every_arena(setting, value);
     }
     // One thread is enough to purge a service's few arenas; jemalloc would start one per
     // group of arenas (four on two CPUs), each with its stack and caches.
@@ -128,12 +123,16 @@ pub fn return_freed_pages() {
     // to zero purges its freed pages there and then (jemalloc does it in the calling thread,
     // whereas any other value leaves them to the background thread's next wake-up), and the
     // time set back starts counting afresh.
+    write_every_arena("dirty_decay_ms", 0);
+    write_every_arena("dirty_decay_ms", RETURN_AFTER_MS);
+}
+
+/// Writes `value` to the `setting` of every arena made so far, `arena.<i>.<setting>`; the
+/// indexes not yet used by any arena refuse, and are skipped.
+fn write_every_arena(setting: &str, value: isize) {
     let arenas: u32 = b"arenas.narenas\0".name().read().unwrap_or(0);
     for arena in 0..arenas {
-        let key = format!("arena.{arena}.dirty_decay_ms\0");
-        let decay = key.as_bytes().name();
-        if decay.write(0isize).is_ok() {
-            let _ = decay.write(RETURN_AFTER_MS);
-        }
+        let key = format!("arena.{arena}.{setting}\0");
+        let _ = key.as_bytes().name().write(value);
     }
 }
