@@ -543,7 +543,9 @@ fn own_kib(pid: u32) -> u64 {
 }
 
 /// A burst of writes fills the writing connection's page cache (up to 2 MB in SQLite); once the
-/// service has been idle for a second, the cache goes back, and the memory it held with it.
+/// service has been idle for a second, its database threads close their connections, and the
+/// memory they held goes back; the last to close copies the write-ahead log into the file and
+/// removes it.
 #[cfg(target_os = "linux")]
 #[tokio::test]
 async fn an_idle_service_gives_its_database_cache_back() {
@@ -559,12 +561,17 @@ async fn an_idle_service_gives_its_database_cache_back() {
         let answer = send(&client, &svc, Method::POST, "/profiles/", &body).await;
         assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
     }
+    // A read, so that a reader has a connection open too.
+    let answer = send(&client, &svc, Method::GET, "/profiles/p0", "").await;
+    assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
     let busy = own_kib(pid);
-    // Idle: the writer gives its cache back after a second, and jemalloc returns the freed
-    // pages a second later. Waited for until a deadline, not timed.
+    let wal = dir.path().join("profiles.db-wal");
+    assert!(wal.exists(), "the writes went to the write-ahead log first");
+    // Idle: the threads close their connections after a second, and jemalloc returns the
+    // freed pages at its next tick. Waited for until a deadline, not timed.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let mut now = busy;
-    while now + 1024 > busy && std::time::Instant::now() < deadline {
+    while (now + 1024 > busy || wal.exists()) && std::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         now = own_kib(pid);
     }
@@ -572,9 +579,18 @@ async fn an_idle_service_gives_its_database_cache_back() {
         now + 1024 <= busy,
         "{busy} KiB of its own after the writes, still {now} KiB after 20 idle seconds"
     );
-    // What was written is still read right, from the file.
+    assert!(
+        !wal.exists(),
+        "the write-ahead log is still there after 20 idle seconds: a connection stayed open"
+    );
+    // What was written is still read right, from the file, on connections opened again.
     let answer = send(&client, &svc, Method::GET, "/profiles/p999", "").await;
     assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
     assert_eq!(answer.json()["profile"]["name"], name);
+    let body = format!(r#"{{"id":"p1000","name":"{name}"}}"#);
+    let answer = send(&client, &svc, Method::POST, "/profiles/", &body).await;
+    assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
+    let answer = send(&client, &svc, Method::GET, "/profiles/p1000", "").await;
+    assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
     svc.stop();
 }

@@ -24,17 +24,22 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// The most reads that run at once, however many CPUs there are (see [`readers`]).
 const MOST_READERS: usize = 8;
 
-/// How long a database thread waits for a call before it gives back what its connection and it
-/// keep between calls: the connection's page cache (SQLite keeps up to 2 MB of pages a
-/// connection, and the writer's fills as the file grows) and the thread's cache of freed
-/// blocks. A busy service keeps both; one left idle after a burst of writes held about 1 MiB
-/// more without this (the load benchmark's POST on SQLite, 2.5 seconds after the load).
+/// How long a database thread waits for a call before it closes its connection and gives back
+/// its thread's cache of freed blocks; the next call opens a connection again, in about 0.1 ms.
+/// A busy service keeps both. A connection holds up to 2 MB of the file's pages (the writer's
+/// fills as the file grows), its schema and its prepared statements: left idle after a burst
+/// of writes, the service held about 1 MiB more when nothing was given back (the load
+/// benchmark's POST on SQLite, 2.5 seconds after the load), and still about 0.8 MiB more in
+/// most runs when the writer only gave back its page cache (`sqlite3_db_release_memory`)
+/// rather than closing. And once every connection of the process is closed, the last one has
+/// copied the write-ahead log into the file and removed it: an idle service's file holds
+/// every write by itself.
 const IDLE_AFTER: Duration = Duration::from_secs(1);
 
 /// How many reads run at once, each on a thread and a connection of its own, kept for the next
 /// reads: one thread is started with the repository, the others when reads queue up, and each
-/// opens its connection with its first read. More reads wait their turn in a queue (see
-/// [`Shared`]).
+/// opens its connection with its first read (and again after it closed it, idle: see
+/// [`IDLE_AFTER`]). More reads wait their turn in a queue (see [`Shared`]).
 ///
 /// Two for each CPU the process may run on, from 2 to [`MOST_READERS`]. A read served from
 /// SQLite's cache keeps its CPU busy, so more readers than CPUs only take turns; a second one
@@ -308,7 +313,8 @@ impl Threads {
     }
 
     /// Starts a thread that runs calls until the queue closes, on `conn` or on a connection
-    /// it opens when the first call comes.
+    /// it opens when the first call comes, and opens again for the first call after it rested
+    /// ([`rest`]).
     fn spawn(&self, mut conn: Option<Connection>) -> std::io::Result<JoinHandle<()>> {
         let calls = self.calls.clone();
         let waiting = self.waiting.clone();
@@ -320,7 +326,7 @@ impl Threads {
                     waiting.fetch_add(1, Ordering::AcqRel);
                     let call = calls.recv_timeout(IDLE_AFTER).or_else(|timeout| {
                         if timeout.is_timeout() {
-                            rest(conn.as_ref());
+                            rest(conn.take());
                         }
                         // Then it sleeps until a call comes, without waking again.
                         calls.recv()
@@ -369,13 +375,14 @@ impl Drop for Threads {
 }
 
 /// Gives back what a database thread idle for [`IDLE_AFTER`] keeps between calls: its
-/// connection's cache of pages (SQLite reads them again from the file, which the system
-/// caches, when the next call needs them) and the thread's cache of freed blocks.
-fn rest(conn: Option<&Connection>) {
+/// connection, closed (the next call opens another, and reads its pages again from the file,
+/// which the system caches), and the thread's cache of freed blocks.
+fn rest(conn: Option<Connection>) {
     if let Some(conn) = conn
-        && let Err(err) = conn.release_memory()
+        && let Err((_, err)) = conn.close()
     {
-        tracing::debug!(msg = "cannot release the connection's cache", err = %err);
+        // Dropped, the connection is closed again, and anything still open with it.
+        tracing::debug!(msg = "cannot close an idle connection", err = %err);
     }
     kit_core::allocator::return_thread_cache();
 }
