@@ -310,7 +310,7 @@ fn flags_take_go_kits_spelling_and_explain_themselves() {
         "{}",
         bad.stderr
     );
-    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let taken = testkit::process::local_listener();
     let port = taken.local_addr().expect("addr").port();
     let busy = testkit::process::run(
         support::BIN,

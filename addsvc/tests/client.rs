@@ -227,7 +227,7 @@ async fn each_instance_has_its_own_limiter_and_breaker() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_instance_times_out() {
     // A listener that accepts and never answers.
-    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let silent = testkit::process::local_listener();
     let addr = silent.local_addr().expect("addr").to_string();
     let quick = Options {
         timeout: Duration::from_millis(200),

@@ -7,23 +7,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use testkit::http::HttpClient;
-use testkit::process::{Spawned, free_port, workspace_binary};
-
-/// `n` consecutive free ports, for the script's instances.
-fn free_ports(n: u16) -> u16 {
-    for _ in 0..100 {
-        let first = free_port();
-        let all_free = (1..n).all(|i| {
-            first
-                .checked_add(i)
-                .is_some_and(|port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok())
-        });
-        if all_free {
-            return first;
-        }
-    }
-    panic!("no {n} consecutive free ports");
-}
+use testkit::process::{Spawned, free_port, free_ports, workspace_binary};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_fleet_script_starts_everything_and_stops_everything() {

@@ -3,7 +3,6 @@
 
 mod support;
 
-use std::net::TcpListener;
 use std::time::Duration;
 
 use kit_core::sd::etcd::{self, Client, Registrar};
@@ -156,7 +155,7 @@ async fn nothing_to_answer_is_503_and_no_answer_in_time_is_504() {
     }
 
     // An instance that accepts connections and never answers: every attempt runs out of time.
-    let silent = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let silent = testkit::process::local_listener();
     let address = silent.local_addr().expect("addr").to_string();
     let client = Client::new(&etcd.endpoint()).expect("client");
     let registration = Registrar::start(

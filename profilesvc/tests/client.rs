@@ -144,10 +144,7 @@ async fn answers_of_the_service_are_not_retried_but_dead_instances_are() {
     );
 
     // An instance that is gone is skipped: every call lands on the live one.
-    let dead = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.local_addr().expect("addr").to_string()
-    };
+    let dead = format!("127.0.0.1:{}", testkit::process::free_port());
     let client = Client::new(&[dead, a.addr().to_string()]).expect("client");
     for n in 0..6 {
         let id = format!("p{n}");

@@ -204,7 +204,7 @@ fn ctrl_c_stops_it_too() {
 
 #[test]
 fn a_port_in_use_is_one_clear_line_and_exit_1() {
-    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let taken = testkit::process::local_listener();
     let port = taken.local_addr().expect("addr").port();
     let (code, stdout, stderr) = run(&["--listen", &format!("127.0.0.1:{port}")]);
     assert_eq!(code, Some(1));
@@ -213,6 +213,23 @@ fn a_port_in_use_is_one_clear_line_and_exit_1() {
         stderr,
         format!("error: cannot listen on 127.0.0.1:{port}: Address already in use (os error 98)\n")
     );
+}
+
+/// The tests' own wait for a service to listen is not fooled by a stranger on its port: had
+/// something else taken the port between `free_port` and the service's start, the test would
+/// otherwise talk to that stranger (and fail later, puzzlingly) while the service had exited.
+#[test]
+fn waiting_for_a_service_sees_its_own_listener_not_a_strangers() {
+    let taken = testkit::process::local_listener();
+    let port = taken.local_addr().expect("addr").port();
+    let mut command = std::process::Command::new(BIN);
+    command.args(["--listen", &format!("127.0.0.1:{port}")]);
+    let mut spawned = testkit::process::Spawned::start(command).expect("starts");
+    let problem = spawned
+        .wait_for_port(port)
+        .expect_err("the port is this test's, not the service's");
+    assert!(problem.contains("exited (exit status: 1)"), "{problem}");
+    assert!(problem.contains("Address already in use"), "{problem}");
 }
 
 #[test]

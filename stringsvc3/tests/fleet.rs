@@ -1,7 +1,6 @@
 //! The tutorial's fleet as users run it: real `stringsvc3` processes on 127.0.0.1, a proxy in
 //! front of instances, driven over HTTP.
 
-use std::net::TcpListener as StdListener;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -251,7 +250,7 @@ async fn with_every_instance_down_the_proxy_answers_503_and_its_breakers_open() 
 #[tokio::test]
 async fn a_stalled_instance_gives_504_when_its_attempts_time_out() {
     // Accepts connections and never answers.
-    let stalled = StdListener::bind("127.0.0.1:0").expect("bind");
+    let stalled = testkit::process::local_listener();
     let port = stalled.local_addr().expect("addr").port();
     let proxy = Svc::start(&[&format!("-proxy=127.0.0.1:{port}")]);
     let started = Instant::now();
@@ -390,23 +389,10 @@ fn help_explains_every_flag() {
     }
 }
 
-/// Three consecutive free ports, for the fleet script's instances.
-fn three_free_ports() -> u16 {
-    for _ in 0..100 {
-        let first = free_port();
-        if first < u16::MAX - 2
-            && (1..3).all(|n| StdListener::bind(("127.0.0.1", first + n)).is_ok())
-        {
-            return first;
-        }
-    }
-    panic!("no three consecutive free ports");
-}
-
 #[tokio::test]
 async fn the_fleet_script_starts_three_instances_and_a_proxy() {
     let script = testkit::book::workspace_root().join("scripts/stringsvc3-fleet");
-    let (proxy_port, first) = (free_port(), three_free_ports());
+    let (proxy_port, first) = (free_port(), testkit::process::free_ports(3));
     let mut command = Command::new(script);
     command
         .args([proxy_port.to_string(), first.to_string()])

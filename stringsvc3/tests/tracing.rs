@@ -214,9 +214,17 @@ async fn a_collector_that_never_answers_neither_blocks_nor_slows_requests() {
     // would take that long. Three hundred requests, each traced at both hops, take far less.
     let started = Instant::now();
     for n in 0..300 {
+        let body = format!(r#"{{"s":"x{n}"}}"#);
         let answer = client
-            .post_json(&proxy.url("/uppercase"), &format!(r#"{{"s":"x{n}"}}"#))
-            .await;
+            .try_send(Method::POST, &proxy.url("/uppercase"), body, &[])
+            .await
+            .unwrap_or_else(|problem| {
+                panic!(
+                    "request {n}: {problem}\nthe proxy printed:\n{}\nthe instance printed:\n{}",
+                    proxy.output(),
+                    instance.output()
+                )
+            });
         assert_eq!(answer.status, 200, "{}", answer.body);
     }
     let took = started.elapsed();

@@ -20,9 +20,11 @@ pub struct TestServer {
 impl TestServer {
     /// Starts serving `app`; it listens once this returns.
     pub async fn start(app: axum::Router) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap_or_else(|err| panic!("cannot listen on 127.0.0.1:0: {err}"));
+        let listener = crate::process::local_listener();
+        let listener = listener
+            .set_nonblocking(true)
+            .and_then(|()| TcpListener::from_std(listener))
+            .unwrap_or_else(|err| panic!("cannot serve on 127.0.0.1: {err}"));
         let addr = listener
             .local_addr()
             .unwrap_or_else(|err| panic!("no local address: {err}"));
@@ -132,13 +134,13 @@ impl HttpClient {
         let response = request
             .send()
             .await
-            .map_err(|err| format!("{method} {url}: no answer: {err}"))?;
+            .map_err(|err| format!("{method} {url}: no answer: {}", causes(&err)))?;
         let status = response.status();
         let headers = response.headers().clone();
         let body = response
             .text()
             .await
-            .map_err(|err| format!("{method} {url}: unreadable body: {err}"))?;
+            .map_err(|err| format!("{method} {url}: unreadable body: {}", causes(&err)))?;
         Ok(Answer {
             status,
             headers,
@@ -150,6 +152,19 @@ impl HttpClient {
     pub async fn post_json(&self, url: &str, body: &str) -> Answer {
         self.send(Method::POST, url, body, &[]).await
     }
+}
+
+/// `err` followed by each error it says it was caused by (reqwest's own message says only
+/// "error sending request"; what went wrong, a reset or a refused connection, is its source's).
+fn causes(err: &dyn std::error::Error) -> String {
+    let mut said = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        said.push_str(": ");
+        said.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    said
 }
 
 /// Sends `method url` with `body` and `headers` on a new connection, as one curl command does.

@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -148,7 +148,7 @@ impl std::fmt::Debug for Receiver {
 impl Receiver {
     /// Starts a receiver on a free port.
     pub fn start() -> Receiver {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the OTLP receiver");
+        let listener = crate::process::local_listener();
         listener
             .set_nonblocking(true)
             .expect("a non-blocking listener");
@@ -243,7 +243,7 @@ pub struct BlackHole {
 impl BlackHole {
     /// Starts one on a free port.
     pub fn start() -> BlackHole {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let listener = crate::process::local_listener();
         let addr = listener.local_addr().expect("address");
         let thread = std::thread::spawn(move || {
             // Held, never read: the connections stay open and silent.

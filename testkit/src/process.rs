@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::io::{self, Read, Seek};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpListener};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -15,26 +15,147 @@ use nix::unistd::Pid;
 /// A guard against hangs, not a measurement: healthy binaries take milliseconds.
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
+/// The ports [`free_port`] and [`local_listener`] have handed out, never handed out again.
+static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+
+fn given() -> std::sync::MutexGuard<'static, Vec<u16>> {
+    GIVEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A listener on 127.0.0.1, bound to a port the kernel chose (`127.0.0.1:0`).
+fn bind_any() -> TcpListener {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .unwrap_or_else(|err| panic!("no free port on 127.0.0.1: {err}"))
+}
+
+fn port_of(listener: &TcpListener) -> u16 {
+    listener
+        .local_addr()
+        .unwrap_or_else(|err| panic!("a listener without an address: {err}"))
+        .port()
+}
+
 /// A free TCP port on 127.0.0.1, for a service under test to listen on.
 ///
 /// The port is free when this returns, and this process never hands it out again: the kernel
 /// may well offer a port just released to the next caller, and a service given the same port
-/// for two of its listeners would fail to start.
+/// for two of its listeners would fail to start. A test that listens itself (a stand-in for a
+/// collector or a Go kit service) takes its listener from [`local_listener`], never from
+/// `127.0.0.1:0`: the kernel could give it a port handed out here that its service has not
+/// bound yet.
 pub fn free_port() -> u16 {
-    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    let mut given = GIVEN
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut given = given();
     loop {
-        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .unwrap_or_else(|err| panic!("no free port on 127.0.0.1: {err}"));
+        let port = port_of(&bind_any());
         if !given.contains(&port) {
             given.push(port);
             return port;
         }
     }
+}
+
+/// The first of `n` consecutive free ports of 127.0.0.1, for a script that numbers its
+/// services' ports from the one it is given; each is handed out as [`free_port`] hands out one.
+pub fn free_ports(n: u16) -> u16 {
+    let mut given = given();
+    for _ in 0..100 {
+        let first = port_of(&bind_any());
+        let all_free = (0..n).all(|i| {
+            first.checked_add(i).is_some_and(|port| {
+                !given.contains(&port) && TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok()
+            })
+        });
+        if all_free {
+            given.extend((0..n).map(|i| first + i));
+            return first;
+        }
+    }
+    panic!("no {n} consecutive free ports on 127.0.0.1");
+}
+
+/// A listener on a free port of 127.0.0.1, for a test's own stand-in server: its port is not
+/// one [`free_port`] has handed out to a service that may be about to bind it, and is never
+/// handed out after.
+pub fn local_listener() -> TcpListener {
+    let mut given = given();
+    loop {
+        // A port already given is released at once, for the service it was given to.
+        let listener = bind_any();
+        let port = port_of(&listener);
+        if !given.contains(&port) {
+            given.push(port);
+            return listener;
+        }
+    }
+}
+
+/// Whether process `pid`, or a process it started, has a socket listening on TCP `port` (of
+/// any address). Read from `/proc`: the sockets listening on `port` in the process's network
+/// namespace (`/proc/PID/net/tcp` and `tcp6`), and the sockets among its open files.
+pub fn listens_on(pid: u32, port: u16) -> bool {
+    let listening: Vec<String> = ["tcp", "tcp6"]
+        .iter()
+        .filter_map(|table| std::fs::read_to_string(format!("/proc/{pid}/net/{table}")).ok())
+        .flat_map(|table| listening_sockets(&table, port))
+        .map(|inode| format!("socket:[{inode}]"))
+        .collect();
+    if listening.is_empty() {
+        return false;
+    }
+    family(pid).into_iter().any(|pid| {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+            .any(|target| {
+                listening
+                    .iter()
+                    .any(|socket| target.as_os_str() == socket.as_str())
+            })
+    })
+}
+
+/// The inodes of the sockets listening on `port` in `table`, the text of `/proc/net/tcp` or
+/// `/proc/net/tcp6`: a heading, then a line a socket, its local address (`0100007F:1F90`, the
+/// port in hexadecimal) second, its state fourth (`0A` is listening), its inode tenth.
+fn listening_sockets(table: &str, port: u16) -> Vec<u64> {
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (_, local_port) = fields.get(1)?.rsplit_once(':')?;
+            let listening =
+                u16::from_str_radix(local_port, 16).ok() == Some(port) && *fields.get(3)? == "0A";
+            listening.then(|| fields.get(9)?.parse().ok()).flatten()
+        })
+        .collect()
+}
+
+/// `pid` and the processes it started, theirs and so on (from `/proc/PID/task/TID/children`):
+/// a service started through a shell listens in the shell's child.
+fn family(pid: u32) -> Vec<u32> {
+    let mut family = vec![pid];
+    let mut at = 0;
+    while let Some(&parent) = family.get(at) {
+        at += 1;
+        let tasks = std::fs::read_dir(format!("/proc/{parent}/task"))
+            .into_iter()
+            .flatten();
+        for task in tasks.flatten() {
+            let children =
+                std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            family.extend(
+                children
+                    .split_whitespace()
+                    .filter_map(|child| child.parse::<u32>().ok()),
+            );
+        }
+    }
+    family
 }
 
 /// The file names of the shared libraries (`libc.so.6`...) in a process's memory map: `maps` is
@@ -111,18 +232,18 @@ impl Spawned {
         assert_no_libm(&format!("/proc/{}/maps", self.pid()), &self.name);
     }
 
-    /// Waits until something accepts connections on 127.0.0.1:`port`.
+    /// Waits until the process (or one it started) listens on `port` ([`listens_on`]).
     ///
-    /// A connection to a port nobody listens on can still succeed, to itself: when the kernel
-    /// happens to give the connecting socket that very port, TCP's simultaneous open joins it
-    /// to itself. The ports tests listen on come from the same range, and polling connects
-    /// many times, so such a connection is not taken for a listener.
+    /// Its own listener, not whatever answers on the port: a port handed out by
+    /// [`free_port`] is free until the service binds it, and should anything else take it
+    /// meanwhile, a connection to the port would succeed while the service fails to start,
+    /// and the test would talk to a stranger. This way it fails, saying the service exited.
     ///
     /// Fails if the process exits first, or after [`PATIENCE`].
     pub fn wait_for_port(&mut self, port: u16) -> Result<(), String> {
+        let pid = self.pid();
         self.wait_until(&format!("listening on port {port}"), |_| {
-            TcpStream::connect((Ipv4Addr::LOCALHOST, port))
-                .is_ok_and(|stream| stream.local_addr().ok() != stream.peer_addr().ok())
+            listens_on(pid, port)
         })
     }
 
@@ -428,6 +549,65 @@ pub fn workspace_binary(package: &str, bin: &str) -> std::path::PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listening_sockets_are_read_from_the_kernels_table() {
+        let table = "\
+  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1884524 1 0 100 0 0 10 0
+   1: 0100007F:1F90 0100007F:A6B5 01 00000000:00000000 00:00000000 00000000     0        0 1884530 1 0 20 4 30 10 -1
+   2: 00000000:1F91 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1882459 1 0 100 0 0 10 0
+";
+        // Port 8080 (1F90): the listener, not the connection accepted on it.
+        assert_eq!(listening_sockets(table, 8080), [1884524]);
+        assert_eq!(listening_sockets(table, 8081), [1882459]);
+        assert!(listening_sockets(table, 80).is_empty());
+        let table6 = "\
+  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000000000000000000000000000:1F90 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 42 1 0 100 0 0 10 0
+";
+        assert_eq!(listening_sockets(table6, 8080), [42]);
+    }
+
+    #[test]
+    fn a_listener_is_known_as_this_processs_own_and_no_other() {
+        let listener = local_listener();
+        let port = port_of(&listener);
+        assert!(listens_on(std::process::id(), port));
+        // A process of its own, which did not open it (nor inherit it: sockets are opened
+        // close-on-exec).
+        let mut other = Command::new("sleep").arg("30").spawn().expect("sleep");
+        let others = listens_on(other.id(), port);
+        let _ = other.kill();
+        let _ = other.wait();
+        assert!(!others);
+        drop(listener);
+        assert!(!listens_on(std::process::id(), port));
+    }
+
+    #[test]
+    fn a_local_listener_never_takes_a_port_given_to_a_service() {
+        let ports: Vec<u16> = (0..200).map(|_| free_port()).collect();
+        let listeners: Vec<TcpListener> = (0..200).map(|_| local_listener()).collect();
+        for listener in &listeners {
+            assert!(!ports.contains(&port_of(listener)));
+        }
+        // And a port a listener had is not given to a service after it is closed.
+        let theirs: Vec<u16> = listeners.iter().map(port_of).collect();
+        drop(listeners);
+        let later: Vec<u16> = (0..200).map(|_| free_port()).collect();
+        assert!(later.iter().all(|port| !theirs.contains(port)));
+    }
+
+    #[test]
+    fn consecutive_free_ports_are_free_and_never_handed_out_again() {
+        let first = free_ports(4);
+        for port in first..first + 4 {
+            TcpListener::bind((Ipv4Addr::LOCALHOST, port)).expect("free");
+        }
+        let later: Vec<u16> = (0..300).map(|_| free_port()).collect();
+        assert!(later.iter().all(|port| !(first..first + 4).contains(port)));
+    }
 
     #[test]
     fn free_ports_are_never_handed_out_twice() {
