@@ -172,15 +172,24 @@ async fn export<E: SpanExporter>(
     let mut failing = false;
     let mut stopped = false;
     while !stopped {
-        let mut batch = Vec::with_capacity(BATCH_SPANS);
-        tokio::select! {
-            received = spans.recv_many(&mut batch, BATCH_SPANS) => {
-                if received == 0 {
-                    break;
-                }
+        // The batch is made when its first span has come, not before: an exporter waiting for
+        // spans holds no buffer (a whole batch's is 192 KiB, which an idle service would
+        // otherwise keep, written by the last batch, for as long as it stays idle).
+        let first = tokio::select! {
+            span = spans.recv() => match span {
+                Some(span) => Some(span),
+                None => break,
+            },
+            _ = stopping.wait_for(|stop| *stop) => {
+                stopped = true;
+                spans.try_recv().ok()
             }
-            _ = stopping.wait_for(|stop| *stop) => stopped = true,
-        }
+        };
+        let Some(first) = first else {
+            continue;
+        };
+        let mut batch = Vec::with_capacity(BATCH_SPANS);
+        batch.push(first);
         if stopped {
             // Whatever is queued now is the last of it.
             while batch.len() < BATCH_SPANS {
@@ -210,9 +219,6 @@ async fn export<E: SpanExporter>(
                     }
                 }
             }
-        }
-        if batch.is_empty() {
-            continue;
         }
         let count = batch.len() as u64;
         match tokio::time::timeout(EXPORT_TIMEOUT, exporter.export(batch)).await {
