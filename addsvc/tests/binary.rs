@@ -312,11 +312,12 @@ fn flags_take_go_kits_spelling_and_explain_themselves() {
     );
     let taken = testkit::process::local_listener();
     let port = taken.local_addr().expect("addr").port();
+    let debug = format!("127.0.0.1:{}", testkit::process::free_port());
     let busy = testkit::process::run(
         support::BIN,
         &[
             "-debug.addr",
-            "127.0.0.1:0",
+            &debug,
             "-http-addr",
             &format!("127.0.0.1:{port}"),
         ],

@@ -173,6 +173,8 @@ async fn max_connections_caps_the_connections_served() {
 #[test]
 fn a_database_that_cannot_be_opened_is_one_line_and_status_1() {
     let dir = tempfile::tempdir().expect("temp dir");
+    // A port of its own rather than "any port": see `testkit::process::free_port`.
+    let listen = format!("127.0.0.1:{}", free_port());
     let missing = dir.path().join("no/such/folder/profiles.db");
     let finished = testkit::process::run(
         BIN,
@@ -180,7 +182,7 @@ fn a_database_that_cannot_be_opened_is_one_line_and_status_1() {
             "--db",
             missing.to_str().expect("utf-8"),
             "--listen",
-            "127.0.0.1:0",
+            &listen,
         ],
     );
     assert_eq!(finished.code, Some(1), "{finished:?}");
@@ -193,7 +195,7 @@ fn a_database_that_cannot_be_opened_is_one_line_and_status_1() {
         finished.stderr
     );
     // An empty path would be a temporary database that SQLite deletes on exit: refused.
-    let finished = testkit::process::run(BIN, &["--db", "", "--listen", "127.0.0.1:0"]);
+    let finished = testkit::process::run(BIN, &["--db", "", "--listen", &listen]);
     assert_eq!(finished.code, Some(2), "{finished:?}");
 
     // A file that is not a database is refused the same way, and left as it was.
@@ -209,7 +211,7 @@ fn a_database_that_cannot_be_opened_is_one_line_and_status_1() {
             "--db",
             not_a_db.to_str().expect("utf-8"),
             "--listen",
-            "127.0.0.1:0",
+            &listen,
         ],
     );
     assert_eq!(finished.code, Some(1), "{finished:?}");

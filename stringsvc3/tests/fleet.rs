@@ -358,8 +358,9 @@ async fn go_kit_proxies_can_call_our_instances() {
 
 #[test]
 fn bad_proxy_instances_are_refused_in_one_line() {
+    let listen = format!("-listen=127.0.0.1:{}", free_port());
     let output = Command::new(BIN)
-        .args(["-listen=127.0.0.1:0", "-proxy=localhost:8001,ftp://x"])
+        .args([listen.as_str(), "-proxy=localhost:8001,ftp://x"])
         .output()
         .expect("runs");
     assert_eq!(output.status.code(), Some(2));

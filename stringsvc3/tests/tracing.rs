@@ -186,8 +186,11 @@ async fn otel_bsp_max_queue_size_bounds_the_spans_kept_for_a_collector_that_neve
 
 #[test]
 fn an_invalid_otel_bsp_max_queue_size_is_refused_in_one_line() {
+    // A port of its own rather than "any port", should it listen before refusing: see
+    // `testkit::process::free_port`.
+    let listen = format!("-listen=127.0.0.1:{}", free_port());
     let output = std::process::Command::new(BIN)
-        .args(["-listen=127.0.0.1:0", "--otlp-endpoint=http://127.0.0.1:9"])
+        .args([listen.as_str(), "--otlp-endpoint=http://127.0.0.1:9"])
         .env("OTEL_BSP_MAX_QUEUE_SIZE", "lots")
         .output()
         .expect("runs");

@@ -52,22 +52,27 @@ pub fn addsvc(etcd: &str) -> Instance {
 }
 
 /// [`addsvc`], with `env` in its environment.
+///
+/// Every listener gets a port from `free_port`, none "any port" (`127.0.0.1:0`): a port the
+/// service chose for itself could be one just handed to a service of a test running beside
+/// this one and not yet bound by it.
 pub fn addsvc_with(etcd: &str, env: &[(&str, &str)]) -> Instance {
     let bin = workspace_binary("addsvc", "addsvc");
     let grpc = free_port();
     let address = format!("127.0.0.1:{grpc}");
+    let [debug, http, thrift, jsonrpc] = [(); 4].map(|()| format!("127.0.0.1:{}", free_port()));
     let endpoint = etcd;
     let args = [
         "-debug.addr",
-        "127.0.0.1:0",
+        &debug,
         "-http-addr",
-        "127.0.0.1:0",
+        &http,
         "-grpc-addr",
         &address,
         "-thrift-addr",
-        "127.0.0.1:0",
+        &thrift,
         "-jsonrpc-addr",
-        "127.0.0.1:0",
+        &jsonrpc,
         "--etcd",
         endpoint,
         "--etcd-ttl",
