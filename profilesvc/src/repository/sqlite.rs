@@ -36,11 +36,11 @@ const MOST_READERS: usize = 8;
 /// copied the write-ahead log into the file and removed it: an idle service's file holds
 /// every write by itself.
 ///
-/// The thread ends, rather than waits, for what the C library's `malloc` (SQLite's allocator)
-/// keeps of it: a thread's cache of freed blocks, which only its exit empties, and blocks that
-/// once the connection was closed could still sit above a megabyte of free memory in the
-/// thread's heap, which glibc then kept (in about one run in sixteen of the load benchmark's
-/// POST on SQLite, 2.5 instead of 1.4 MiB of the service's own; see the Performance page).
+/// The thread then ends rather than waits: its stack and its caches of freed blocks go with
+/// it, the C library's (SQLite's allocator) among them, which only a thread's end empties.
+/// That did not cure one case: now and then glibc keeps a freed megabyte in a thread's heap
+/// after the load benchmark's POST on SQLite, below blocks still in use, even once every
+/// database thread has ended (see the Performance page).
 const IDLE_AFTER: Duration = Duration::from_secs(1);
 
 /// How many reads run at once, each on a thread and a connection of its own, kept for the next
