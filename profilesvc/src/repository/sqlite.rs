@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::RecvTimeoutError;
 use kit_core::error::{Error, ErrorKind};
 use rusqlite::{
     Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
@@ -25,9 +24,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// The most reads that run at once, however many CPUs there are (see [`readers`]).
 const MOST_READERS: usize = 8;
 
-/// How long a database thread waits for a call before it closes its connection and ends; the
-/// next call starts a thread and opens a connection again, in about 0.1 ms. A busy service
-/// keeps both. A connection holds up to 2 MB of the file's pages (the writer's
+/// How long a database thread waits for a call before it closes its connection and gives back
+/// its thread's cache of freed blocks; the next call opens a connection again, in about 0.1 ms.
+/// A busy service keeps both. A connection holds up to 2 MB of the file's pages (the writer's
 /// fills as the file grows), its schema and its prepared statements: left idle after a burst
 /// of writes, the service held about 1 MiB more when nothing was given back (the load
 /// benchmark's POST on SQLite, 2.5 seconds after the load), and still about 0.8 MiB more in
@@ -35,17 +34,11 @@ const MOST_READERS: usize = 8;
 /// rather than closing. And once every connection of the process is closed, the last one has
 /// copied the write-ahead log into the file and removed it: an idle service's file holds
 /// every write by itself.
-///
-/// The thread then ends rather than waits: its stack and its caches of freed blocks go with
-/// it, the C library's (SQLite's allocator) among them, which only a thread's end empties.
-/// That did not cure one case: now and then glibc keeps a freed megabyte in a thread's heap
-/// after the load benchmark's POST on SQLite, below blocks still in use, even once every
-/// database thread has ended (see the Performance page).
 const IDLE_AFTER: Duration = Duration::from_secs(1);
 
 /// How many reads run at once, each on a thread and a connection of its own, kept for the next
-/// reads while they come: one thread is started with the repository, the others when reads
-/// queue up, each opens its connection with its first read, and ends once idle (see
+/// reads: one thread is started with the repository, the others when reads queue up, and each
+/// opens its connection with its first read (and again after it closed it, idle: see
 /// [`IDLE_AFTER`]). More reads wait their turn in a queue (see [`Shared`]).
 ///
 /// Two for each CPU the process may run on, from 2 to [`MOST_READERS`]. A read served from
@@ -133,8 +126,7 @@ struct Shared {
 
 /// Threads that each own a connection to the file and run the calls queued for them, one at a
 /// time: one started with them, then one more whenever more calls are queued than threads wait
-/// for them, up to `most`; each ends once idle for [`IDLE_AFTER`], and the next call starts one
-/// again.
+/// for them, up to `most`; all kept until the repository is dropped.
 struct Threads {
     /// The threads' name, as `ps` and debuggers show it.
     name: &'static str,
@@ -145,13 +137,11 @@ struct Threads {
     queue: Option<crossbeam_channel::Sender<Call>>,
     /// Kept to hand to the threads started later.
     calls: crossbeam_channel::Receiver<Call>,
-    /// How long a thread waits for a call before it ends: [`IDLE_AFTER`] but in tests.
-    idle: Duration,
     /// How many threads are waiting for a call.
     waiting: Arc<AtomicUsize>,
-    /// The threads running, each removing its own when it ends. Its lock orders a thread's
-    /// decision to end against a call being queued: see [`Threads::send`].
-    started: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    /// How many threads have been started, read without taking `started`'s lock.
+    count: AtomicUsize,
+    started: Mutex<Vec<JoinHandle<()>>>,
 }
 
 /// Database work for one of the threads, given its connection, or why it could not open one.
@@ -277,27 +267,16 @@ impl Threads {
         most: usize,
         first: Option<Connection>,
     ) -> std::io::Result<Self> {
-        Threads::start_idle(name, path, most, first, IDLE_AFTER)
-    }
-
-    /// [`Threads::start`], each thread ending once idle for `idle`.
-    fn start_idle(
-        name: &'static str,
-        path: Arc<Path>,
-        most: usize,
-        first: Option<Connection>,
-        idle: Duration,
-    ) -> std::io::Result<Self> {
         let (queue, calls) = crossbeam_channel::unbounded();
         let threads = Threads {
             name,
             path,
             most,
-            idle,
             queue: Some(queue),
             calls,
             waiting: Arc::new(AtomicUsize::new(0)),
-            started: Arc::new(Mutex::new(Vec::with_capacity(most))),
+            count: AtomicUsize::new(1),
+            started: Mutex::new(Vec::with_capacity(most)),
         };
         let thread = threads.spawn(first)?;
         threads.lock().push(thread);
@@ -305,28 +284,25 @@ impl Threads {
     }
 
     /// Queues `call`, and starts one more thread if more calls are queued than threads wait
-    /// for them and there are fewer than `most`.
-    ///
-    /// A thread idle for [`IDLE_AFTER`] ends only if, under the lock taken here after the call
-    /// is queued, it finds the queue empty: so either it sees the call and stays to run it, or
-    /// it has ended (and no longer counts as waiting) when the call is queued, and a thread is
-    /// started for the call. A call that finds no thread and cannot start one fails here
-    /// rather than wait in the queue for nobody.
+    /// for them and there are fewer than `most`. The first thread never stops, so a call
+    /// queued is always run, even when no thread more can be started.
     fn send(&self, call: Call) -> Result<(), ProfileError> {
         self.queue
             .as_ref()
             .and_then(|queue| queue.send(call).ok())
             .ok_or_else(|| task_failed("the database is closed"))?;
-        let mut started = self.lock();
-        if started.len() < self.most && self.calls.len() > self.waiting.load(Ordering::Acquire) {
-            match self.spawn(None) {
-                Ok(thread) => started.push(thread),
-                Err(err) if started.is_empty() => {
-                    return Err(task_failed(format!(
-                        "cannot start a database thread: {err}"
-                    )));
+        if self.count.load(Ordering::Acquire) < self.most
+            && self.calls.len() > self.waiting.load(Ordering::Acquire)
+        {
+            let mut started = self.lock();
+            if started.len() < self.most {
+                match self.spawn(None) {
+                    Ok(thread) => {
+                        started.push(thread);
+                        self.count.store(started.len(), Ordering::Release);
+                    }
+                    Err(err) => tracing::warn!(msg = "cannot start a database thread", err = %err),
                 }
-                Err(err) => tracing::warn!(msg = "cannot start a database thread", err = %err),
             }
         }
         Ok(())
@@ -336,40 +312,28 @@ impl Threads {
         self.started.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Starts a thread that runs calls, on `conn` or on a connection it opens when the first
-    /// call comes, until the queue closes or it has been idle for [`IDLE_AFTER`]: then it
-    /// closes its connection ([`rest`]) and ends, unless a call came meanwhile.
+    /// Starts a thread that runs calls until the queue closes, on `conn` or on a connection
+    /// it opens when the first call comes, and opens again for the first call after it rested
+    /// ([`rest`]).
     fn spawn(&self, mut conn: Option<Connection>) -> std::io::Result<JoinHandle<()>> {
         let calls = self.calls.clone();
         let waiting = self.waiting.clone();
-        let started = self.started.clone();
         let path = self.path.clone();
-        let idle = self.idle;
         std::thread::Builder::new()
             .name(self.name.into())
             .spawn(move || {
                 loop {
                     waiting.fetch_add(1, Ordering::AcqRel);
-                    let call = calls.recv_timeout(idle);
-                    waiting.fetch_sub(1, Ordering::AcqRel);
-                    let call = match call {
-                        Ok(call) => call,
-                        // The repository was dropped.
-                        Err(RecvTimeoutError::Disconnected) => break,
-                        Err(RecvTimeoutError::Timeout) => {
-                            // Closed first, so that a repository being dropped, which waits
-                            // only for the threads still listed, never outlives a connection.
+                    let call = calls.recv_timeout(IDLE_AFTER).or_else(|timeout| {
+                        if timeout.is_timeout() {
                             rest(conn.take());
-                            let mut started =
-                                started.lock().unwrap_or_else(PoisonError::into_inner);
-                            if !calls.is_empty() {
-                                continue;
-                            }
-                            let me = std::thread::current().id();
-                            started.retain(|thread| thread.thread().id() != me);
-                            break;
                         }
-                    };
+                        // Then it sleeps until a call comes, without waking again.
+                        calls.recv()
+                    });
+                    waiting.fetch_sub(1, Ordering::AcqRel);
+                    // Until the repository is dropped.
+                    let Ok(call) = call else { break };
                     // A call that panics fails alone (its caller hears that it panicked), and
                     // the thread goes on, with a new connection if the panic took its own.
                     let open = conn.take();
@@ -400,9 +364,7 @@ impl Drop for Threads {
     fn drop(&mut self) {
         drop(self.queue.take());
         let me = std::thread::current().id();
-        // Taken out of the lock before waiting: a thread that rests takes it to end.
-        let threads = std::mem::take(&mut *self.lock());
-        for thread in threads {
+        for thread in self.lock().drain(..) {
             // The last clone may be dropped by a call running on one of the threads (an
             // update's change holding a clone): that thread ends once the call returns.
             if thread.thread().id() != me {
@@ -412,10 +374,9 @@ impl Drop for Threads {
     }
 }
 
-/// Gives back what a database thread idle for [`IDLE_AFTER`] keeps between calls, before it
-/// ends: its connection, closed (the next call opens another, and reads its pages again from
-/// the file, which the system caches), and the thread's cache of freed blocks (jemalloc's, which
-/// the thread's end would empty too, but only when its last destructors run).
+/// Gives back what a database thread idle for [`IDLE_AFTER`] keeps between calls: its
+/// connection, closed (the next call opens another, and reads its pages again from the file,
+/// which the system caches), and the thread's cache of freed blocks.
 fn rest(conn: Option<Connection>) {
     if let Some(conn) = conn
         && let Err((_, err)) = conn.close()
@@ -617,39 +578,5 @@ impl fmt::Debug for SqliteRepository {
         f.debug_struct("SqliteRepository")
             .field("path", &self.path())
             .finish_non_exhaustive()
-    }
-}
-
-#[cfg(test)]
-mod threads {
-    use super::*;
-
-    /// Calls queued one after another, each about when the threads that ran the one before end:
-    /// every one is run, by at most `most` threads at a time.
-    #[test]
-    fn a_call_queued_as_the_threads_end_is_run() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path: Arc<Path> = dir.path().join("threads.db").as_path().into();
-        for most in [1, 3] {
-            let idle = Duration::from_micros(300);
-            let threads =
-                Threads::start_idle("sqlite-test", path.clone(), most, None, idle).expect("start");
-            for n in 0..1500u64 {
-                let (answer, answered) = std::sync::mpsc::channel();
-                threads
-                    .send(Box::new(move |conn| {
-                        let _ = answer.send(conn.map(|_| ()).map_err(|e| e.to_string()));
-                    }))
-                    .expect("queued");
-                let run = answered
-                    .recv_timeout(Duration::from_secs(10))
-                    .unwrap_or_else(|_| panic!("call {n} (most {most}) was never run"));
-                assert_eq!(run, Ok(()), "call {n}");
-                assert!(threads.lock().len() <= most, "more than {most} threads");
-                // Waits from none to twice the idle time, so that calls come before, as and
-                // after the threads end.
-                std::thread::sleep(Duration::from_micros(n * 7 % 600));
-            }
-        }
     }
 }
