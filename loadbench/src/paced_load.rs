@@ -48,7 +48,22 @@ struct Options {
     marker: String,
 }
 
-fn options(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
+/// Why the command line gives no [`Options`].
+#[derive(Debug)]
+enum Refused {
+    /// `--help`: the usage, and nothing wrong.
+    Help,
+    /// A mistake, named.
+    Mistake(String),
+}
+
+impl From<String> for Refused {
+    fn from(message: String) -> Self {
+        Refused::Mistake(message)
+    }
+}
+
+fn options(args: impl IntoIterator<Item = String>) -> Result<Options, Refused> {
     let mut args = args.into_iter();
     let mut options = Options {
         target: String::new(),
@@ -77,18 +92,18 @@ fn options(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
             "--path" => options.path = value()?,
             "--body" => options.body = value()?,
             "--inband-marker" => options.marker = value()?,
-            "-h" | "--help" => return Err(USAGE.into()),
+            "-h" | "--help" => return Err(Refused::Help),
             target if options.target.is_empty() && !target.starts_with('-') => {
                 options.target = target.to_owned();
             }
-            other => return Err(format!("unexpected argument {other:?}\n\n{USAGE}")),
+            other => return Err(format!("unexpected argument {other:?}\n\n{USAGE}").into()),
         }
     }
     if options.target.is_empty() {
-        return Err(format!("no HOST:PORT to load\n\n{USAGE}"));
+        return Err(format!("no HOST:PORT to load\n\n{USAGE}").into());
     }
     if options.connections == 0 {
-        return Err("--connections must be at least 1".into());
+        return Err(String::from("--connections must be at least 1").into());
     }
     Ok(options)
 }
@@ -259,7 +274,11 @@ fn percentile(sorted: &[u32], p: f64) -> u32 {
 fn main() {
     let options = match options(std::env::args().skip(1)) {
         Ok(options) => options,
-        Err(message) => {
+        Err(Refused::Help) => {
+            println!("{USAGE}");
+            return;
+        }
+        Err(Refused::Mistake(message)) => {
             eprintln!("{message}");
             std::process::exit(2);
         }
@@ -324,15 +343,15 @@ fn main() {
 mod tests {
     use super::*;
 
-    fn args(line: &str) -> Result<Options, String> {
+    fn args(line: &str) -> Result<Options, Refused> {
         options(line.split_whitespace().map(String::from))
     }
 
-    /// Why `line` is refused.
+    /// Why `line` is refused, as a mistake.
     fn refused(line: &str) -> String {
         match args(line) {
-            Ok(options) => panic!("{line:?} accepted: {options:?}"),
-            Err(message) => message,
+            Err(Refused::Mistake(message)) => message,
+            other => panic!("{line:?}: {other:?}"),
         }
     }
 
@@ -350,6 +369,7 @@ mod tests {
         assert!(refused("x:1 --mean-us soon").contains("whole number"));
         assert!(refused("x:1 --connections 0").contains("at least 1"));
         assert!(refused("x:1 --bogus").contains("unexpected argument"));
+        assert!(matches!(args("x:1 --help"), Err(Refused::Help)));
     }
 
     #[test]

@@ -170,3 +170,15 @@ fn a_mistaken_command_line_is_refused_with_the_usage() {
     );
     assert!(stderr.contains("usage: paced-load HOST:PORT"), "{stderr}");
 }
+
+#[test]
+fn help_says_how_to_use_it() {
+    let output = Command::new(env!("CARGO_BIN_EXE_paced-load"))
+        .arg("--help")
+        .output()
+        .expect("run paced-load");
+    assert!(output.status.success(), "exit {}", output.status);
+    let usage = String::from_utf8_lossy(&output.stdout);
+    assert!(usage.starts_with("usage: paced-load HOST:PORT"), "{usage}");
+    assert!(usage.contains("--mean-us N"), "{usage}");
+}
