@@ -5,13 +5,13 @@
 //! requests, duration, latency percentiles, errors, answers that are not 2xx and answers
 //! carrying an in-band error.
 //!
-//! Why not wrk, which drives every other run: wrk's `delay()` counts in whole milliseconds, and
-//! its event loop fires every timer due in the same millisecond together, so its paced
-//! connections send in bursts (at 12 000 requests a second, 70 % of the gaps between two
-//! requests are under 10 µs, where clients arriving on their own would leave 12 %). The last
-//! request of a burst waits behind the others, and the latency measured is the burst's. Here
-//! each client is a thread that sleeps to the microsecond, so requests arrive spread out as
-//! from independent clients.
+//! Why not wrk, which drives the benchmark's other HTTP runs: wrk's `delay()` counts in whole
+//! milliseconds, and its event loop fires every timer due in the same millisecond together, so
+//! its paced connections send in bursts (at 12 000 requests a second, 70 % of the gaps between
+//! two requests are under 10 µs, where clients arriving on their own would leave 12 %). The
+//! last request of a burst waits behind the others, and the latency measured is the burst's.
+//! Here each client is a thread that sleeps to the microsecond, so requests arrive spread out
+//! as from independent clients.
 //!
 //! Run with: `cargo run --release -p loadbench --bin paced-load -- 127.0.0.1:8080
 //! --connections 20 --mean-us 2000 --duration 5`
