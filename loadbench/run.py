@@ -305,6 +305,15 @@ HOP_SPREAD = {
 LOAD.update({name: "spread uppercase" for name in HOP_SPREAD})
 
 
+def run_load(command):
+    """Runs a load generator (wrk with the benchmark's script, grpc-load, paced-load) and reads
+    the JSON line each prints last, in the same shape: requests, duration, latency, errors."""
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    result = json.loads(output.strip().splitlines()[-1])
+    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    return result
+
+
 def grpc_load(port, seconds, connections):
     """grpc-load with as many calls in flight as wrk has connections, over 4 HTTP/2
     connections (gRPC clients multiplex; one connection per call would measure handshakes)."""
@@ -312,10 +321,7 @@ def grpc_load(port, seconds, connections):
     command = pinned(LOAD_CPUS, [str(RELEASE / "grpc-load"), f"127.0.0.1:{port}",
                                  "--connections", "4", "--streams", str(streams),
                                  "--duration", str(seconds)])
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    result = json.loads(output.strip().splitlines()[-1])
-    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
-    return result
+    return run_load(command)
 
 
 def pacing(pace_ms):
@@ -341,10 +347,7 @@ def paced_load(port, seconds, connections, pace_ms):
                                  "--connections", str(connections),
                                  "--mean-us", str(round(pace_ms * 1000)),
                                  "--duration", str(seconds)])
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    result = json.loads(output.strip().splitlines()[-1])
-    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
-    return result
+    return run_load(command)
 
 
 def wrk(port, seconds, connections, pace_ms, workdir, load="uppercase"):
@@ -369,10 +372,7 @@ def wrk(port, seconds, connections, pace_ms, workdir, load="uppercase"):
     command = pinned(LOAD_CPUS, ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s",
                                  "--timeout", "5s", "-s", str(script_path),
                                  f"http://127.0.0.1:{port}"])
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    result = json.loads(output.strip().splitlines()[-1])
-    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
-    return result
+    return run_load(command)
 
 
 # How long after a run its servers' memory is read: what a service holds once the load is

@@ -20,6 +20,8 @@ use std::io::{self, BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use loadbench::Report;
+
 const USAGE: &str = "\
 usage: paced-load HOST:PORT [options]
 
@@ -108,29 +110,6 @@ fn options(args: impl IntoIterator<Item = String>) -> Result<Options, Refused> {
     Ok(options)
 }
 
-/// What one client saw.
-#[derive(Debug, Default)]
-struct Tally {
-    /// Each answered request's latency, in microseconds.
-    latencies: Vec<u32>,
-    connect_errors: u64,
-    read_errors: u64,
-    write_errors: u64,
-    non2xx: u64,
-    inband: u64,
-}
-
-impl Tally {
-    fn add(&mut self, other: Tally) {
-        self.latencies.extend(other.latencies);
-        self.connect_errors += other.connect_errors;
-        self.read_errors += other.read_errors;
-        self.write_errors += other.write_errors;
-        self.non2xx += other.non2xx;
-        self.inband += other.inband;
-    }
-}
-
 /// A small random number generator (xorshift64*), one a client: the waits need nothing more.
 struct Random(u64);
 
@@ -210,8 +189,8 @@ fn read_answer(reader: &mut impl BufRead, marker: &[u8]) -> io::Result<Answer> {
 
 /// One client: until `end`, a request, its answer, a wait; a new connection when one fails or
 /// the server closes it.
-fn client(options: &Options, request: &[u8], seed: u64, end: Instant) -> Tally {
-    let mut tally = Tally::default();
+fn client(options: &Options, request: &[u8], seed: u64, end: Instant) -> Report {
+    let mut tally = Report::default();
     let mut random = Random::new(seed);
     let marker = options.marker.as_bytes();
     // Clients start at random moments, not all at once.
@@ -262,15 +241,6 @@ fn client(options: &Options, request: &[u8], seed: u64, end: Instant) -> Tally {
     tally
 }
 
-/// The `p`th percentile of `sorted` (nearest rank), 0 for none.
-fn percentile(sorted: &[u32], p: f64) -> u32 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
 fn main() {
     let options = match options(std::env::args().skip(1)) {
         Ok(options) => options,
@@ -305,7 +275,7 @@ fn main() {
         .map_or(0x9E37_79B9_7F4A_7C15, |d| d.as_nanos() as u64);
     let begin = Instant::now();
     let end = begin + options.duration;
-    let mut all = Tally::default();
+    let mut report = Report::default();
     std::thread::scope(|scope| {
         let clients: Vec<_> = (0..options.connections)
             .map(|i| {
@@ -315,28 +285,11 @@ fn main() {
             })
             .collect();
         for client in clients {
-            all.add(client.join().unwrap_or_default());
+            report.add(client.join().unwrap_or_default());
         }
     });
-    let elapsed = begin.elapsed();
-    all.latencies.sort_unstable();
-    let latencies = &all.latencies;
-    println!(
-        "{{\"requests\":{},\"duration_us\":{},\"connect_errors\":{},\"read_errors\":{},\
-         \"write_errors\":{},\"timeouts\":0,\"non2xx\":{},\"inband_errors\":{},\"p50_us\":{},\
-         \"p90_us\":{},\"p99_us\":{},\"max_us\":{}}}",
-        latencies.len(),
-        elapsed.as_micros(),
-        all.connect_errors,
-        all.read_errors,
-        all.write_errors,
-        all.non2xx,
-        all.inband,
-        percentile(latencies, 50.0),
-        percentile(latencies, 90.0),
-        percentile(latencies, 99.0),
-        latencies.last().copied().unwrap_or(0)
-    );
+    report.duration = begin.elapsed();
+    println!("{}", report.json_line());
 }
 
 #[cfg(test)]
@@ -386,16 +339,6 @@ mod tests {
         assert!((under - 0.632).abs() < 0.01, "{under} under the mean");
         let short = waits.iter().filter(|&&w| w < 100.0).count() as f64 / waits.len() as f64;
         assert!((short - 0.049).abs() < 0.005, "{short} under 100 µs");
-    }
-
-    #[test]
-    fn percentiles_are_nearest_rank() {
-        let sorted: Vec<u32> = (1..=100).collect();
-        assert_eq!(percentile(&sorted, 50.0), 50);
-        assert_eq!(percentile(&sorted, 99.0), 99);
-        assert_eq!(percentile(&sorted, 100.0), 100);
-        assert_eq!(percentile(&[7], 50.0), 7);
-        assert_eq!(percentile(&[], 50.0), 0);
     }
 
     #[test]

@@ -353,13 +353,7 @@ struct Interval {
 impl Interval {
     fn line(&mut self, index: usize, seconds: f64) -> String {
         self.latencies.sort_unstable();
-        let at = |q: f64| {
-            let last = self.latencies.len().saturating_sub(1);
-            self.latencies
-                .get(((last as f64) * q).round() as usize)
-                .copied()
-                .unwrap_or(0)
-        };
+        let at = |q: f64| loadbench::percentile(&self.latencies, q * 100.0);
         let answered = self.latencies.len();
         format!(
             "{{\"interval\":{index},\"seconds\":{seconds:.3},\"requests\":{answered},\"rps\":{:.0},\
